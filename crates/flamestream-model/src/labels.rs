@@ -14,10 +14,18 @@ pub enum LabelError {
     Reserved(String),
     /// The name is longer than the limit.
     #[error("`max_label_name_bytes` exceeded by label `{name}`: {actual} > {max}")]
-    NameTooLong { name: String, actual: usize, max: usize },
+    NameTooLong {
+        name: String,
+        actual: usize,
+        max: usize,
+    },
     /// The value is longer than the limit.
     #[error("`max_label_value_bytes` exceeded by label `{name}`: {actual} > {max}")]
-    ValueTooLong { name: String, actual: usize, max: usize },
+    ValueTooLong {
+        name: String,
+        actual: usize,
+        max: usize,
+    },
     /// Too many labels on one series.
     #[error("`max_labels` exceeded: {actual} > {max}")]
     TooMany { actual: usize, max: usize },

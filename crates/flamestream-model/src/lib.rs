@@ -8,6 +8,7 @@
 //! - [`window`]: epoch-aligned, half-open aggregation windows.
 //! - [`limits`]: every configurable limit, with the peers' defaults.
 
+pub mod flush;
 pub mod labels;
 pub mod limits;
 pub mod name;
@@ -16,6 +17,7 @@ pub mod profile_type;
 pub mod time;
 pub mod window;
 
+pub use flush::{SeriesKey, SourcePosition, WindowFlush, WindowSeries};
 pub use labels::{LabelError, LabelSet};
 pub use limits::{LimitExceeded, Limits};
 pub use name::{parse_name, AppName, NameError};

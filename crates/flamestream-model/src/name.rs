@@ -130,15 +130,23 @@ mod tests {
 
     #[test]
     fn nodejs_dotted_keys_and_slashes_in_values() {
-        let n = parse("app{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.version=20.20.2}")
-            .unwrap();
-        assert_eq!(n.labels.get("otel.scope.name"), Some("com.grafana.pyroscope/nodejs"));
+        let n = parse(
+            "app{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.version=20.20.2}",
+        )
+        .unwrap();
+        assert_eq!(
+            n.labels.get("otel.scope.name"),
+            Some("com.grafana.pyroscope/nodejs")
+        );
         assert_eq!(n.service_name(), "app");
     }
 
     #[test]
     fn unknown_suffix_stays_part_of_the_service_name() {
-        assert_eq!(parse("com.example.shop").unwrap().service_name(), "com.example.shop");
+        assert_eq!(
+            parse("com.example.shop").unwrap().service_name(),
+            "com.example.shop"
+        );
     }
 
     #[test]

@@ -179,7 +179,12 @@ pub struct Profile {
 
 impl Profile {
     /// Finds or creates the series of `(profile_type, labels)`, returning its index.
-    pub fn series_index(&mut self, profile_type: &ProfileType, aggregation: Aggregation, labels: &LabelSet) -> usize {
+    pub fn series_index(
+        &mut self,
+        profile_type: &ProfileType,
+        aggregation: Aggregation,
+        labels: &LabelSet,
+    ) -> usize {
         if let Some(i) = self
             .series
             .iter()
@@ -187,8 +192,11 @@ impl Profile {
         {
             return i;
         }
-        self.series
-            .push(Series::new(profile_type.clone(), aggregation, labels.clone()));
+        self.series.push(Series::new(
+            profile_type.clone(),
+            aggregation,
+            labels.clone(),
+        ));
         self.series.len() - 1
     }
 
@@ -204,7 +212,10 @@ impl Profile {
             .iter()
             .map(|(stack, v)| {
                 (
-                    stack.iter().map(|&id| self.frames.name(id).to_string()).collect(),
+                    stack
+                        .iter()
+                        .map(|&id| self.frames.name(id).to_string())
+                        .collect(),
                     v,
                 )
             })

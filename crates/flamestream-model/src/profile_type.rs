@@ -12,7 +12,9 @@ pub enum ProfileTypeError {
     #[error("unknown profile type suffix `{0}`: use one of cpu, itimer, wall, inuse_objects, inuse_space, alloc_objects, alloc_space, goroutines, mutex_count, mutex_duration, block_count, block_duration, lock_count, lock_duration, exceptions, live")]
     UnknownSuffix(String),
     /// A profile type id without five `:`-separated parts.
-    #[error("profile type `{0}` is invalid: expected `kind:sample_type:unit:period_type:period_unit`")]
+    #[error(
+        "profile type `{0}` is invalid: expected `kind:sample_type:unit:period_type:period_unit`"
+    )]
     InvalidId(String),
 }
 
@@ -33,7 +35,13 @@ pub struct ProfileType {
 
 impl ProfileType {
     /// Builds a type from its five parts.
-    pub fn new(name: &str, sample_type: &str, sample_unit: &str, period_type: &str, period_unit: &str) -> Self {
+    pub fn new(
+        name: &str,
+        sample_type: &str,
+        sample_unit: &str,
+        period_type: &str,
+        period_unit: &str,
+    ) -> Self {
         ProfileType {
             name: name.into(),
             sample_type: sample_type.into(),
@@ -52,7 +60,9 @@ impl ProfileType {
         if parts.len() != 5 || parts[..3].iter().any(|p| p.is_empty()) {
             return Err(ProfileTypeError::InvalidId(id.to_string()));
         }
-        Ok(ProfileType::new(parts[0], parts[1], parts[2], parts[3], parts[4]))
+        Ok(ProfileType::new(
+            parts[0], parts[1], parts[2], parts[3], parts[4],
+        ))
     }
 
     /// The id, `kind:sample_type:unit:period_type:period_unit`.
@@ -65,8 +75,12 @@ impl ProfileType {
         match self.sample_unit.as_str() {
             "bytes" => "bytes",
             "nanoseconds" => "samples",
-            "count" if self.sample_type.contains("objects") || self.sample_type == "live" => "objects",
-            "count" if self.sample_type == "goroutines" || self.sample_type == "goroutine" => "goroutines",
+            "count" if self.sample_type.contains("objects") || self.sample_type == "live" => {
+                "objects"
+            }
+            "count" if self.sample_type == "goroutines" || self.sample_type == "goroutine" => {
+                "goroutines"
+            }
             "count" if self.sample_type == "contentions" => "lock_samples",
             _ => "samples",
         }
@@ -120,16 +134,26 @@ pub fn type_for_suffix(suffix: &str, sample_rate: u32) -> Result<SuffixType, Pro
             }
         }
     };
-    let plain = |kind: &str, st: &str, unit: &str, pt: &str, pu: &str, agg: Aggregation| SuffixType {
-        profile_type: ProfileType::new(kind, st, unit, pt, pu),
-        scale_by_sample_rate: false,
-        aggregation: agg,
-    };
+    let plain =
+        |kind: &str, st: &str, unit: &str, pt: &str, pu: &str, agg: Aggregation| SuffixType {
+            profile_type: ProfileType::new(kind, st, unit, pt, pu),
+            scale_by_sample_rate: false,
+            aggregation: agg,
+        };
     use Aggregation::{Average, Sum};
     Ok(match suffix {
         "cpu" | "itimer" => timed("process_cpu", "cpu"),
-        "wall" | "seconds" | "milliseconds" | "microseconds" | "nanoseconds" => timed("wall", "wall"),
-        "inuse_objects" => plain("memory", "inuse_objects", "count", "space", "bytes", Average),
+        "wall" | "seconds" | "milliseconds" | "microseconds" | "nanoseconds" => {
+            timed("wall", "wall")
+        }
+        "inuse_objects" => plain(
+            "memory",
+            "inuse_objects",
+            "count",
+            "space",
+            "bytes",
+            Average,
+        ),
         "inuse_space" => plain("memory", "inuse_space", "bytes", "space", "bytes", Average),
         "alloc_objects" | "alloc_in_new_tlab_objects" | "alloc_outside_tlab_objects" => {
             plain("memory", suffix, "count", "space", "bytes", Sum)
@@ -138,11 +162,22 @@ pub fn type_for_suffix(suffix: &str, sample_rate: u32) -> Result<SuffixType, Pro
             plain("memory", suffix, "bytes", "space", "bytes", Sum)
         }
         "live" => plain("memory", "live", "count", "objects", "count", Average),
-        "goroutines" => plain("goroutine", "goroutines", "count", "goroutine", "count", Average),
+        "goroutines" => plain(
+            "goroutine",
+            "goroutines",
+            "count",
+            "goroutine",
+            "count",
+            Average,
+        ),
         "mutex_count" => plain("mutex", "contentions", "count", "mutex", "count", Sum),
         "mutex_duration" => plain("mutex", "delay", "nanoseconds", "mutex", "count", Sum),
-        "block_count" | "lock_count" => plain("block", "contentions", "count", "block", "count", Sum),
-        "block_duration" | "lock_duration" => plain("block", "delay", "nanoseconds", "block", "count", Sum),
+        "block_count" | "lock_count" => {
+            plain("block", "contentions", "count", "block", "count", Sum)
+        }
+        "block_duration" | "lock_duration" => {
+            plain("block", "delay", "nanoseconds", "block", "count", Sum)
+        }
         "exceptions" => plain("exceptions", "samples", "count", "exceptions", "count", Sum),
         other => return Err(ProfileTypeError::UnknownSuffix(other.to_string())),
     })
@@ -169,7 +204,12 @@ mod tests {
             type_for_suffix("cpu", 0).unwrap().profile_type.id(),
             "process_cpu:samples:count:cpu:nanoseconds"
         );
-        assert_eq!(type_for_suffix("inuse_space", 100).unwrap().aggregation, Aggregation::Average);
-        assert!(matches!(type_for_suffix("bogus", 100), Err(ProfileTypeError::UnknownSuffix(s)) if s == "bogus"));
+        assert_eq!(
+            type_for_suffix("inuse_space", 100).unwrap().aggregation,
+            Aggregation::Average
+        );
+        assert!(
+            matches!(type_for_suffix("bogus", 100), Err(ProfileTypeError::UnknownSuffix(s)) if s == "bogus")
+        );
     }
 }

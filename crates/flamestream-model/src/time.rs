@@ -37,9 +37,18 @@ mod tests {
     fn units_by_digit_count() {
         let s = 1_700_000_000_i64;
         assert_eq!(parse_unix_time_ns("1700000000").unwrap(), s * 1_000_000_000);
-        assert_eq!(parse_unix_time_ns("1700000000123").unwrap(), s * 1_000_000_000 + 123_000_000);
-        assert_eq!(parse_unix_time_ns("1700000000123456").unwrap(), s * 1_000_000_000 + 123_456_000);
-        assert_eq!(parse_unix_time_ns("1700000000123456789").unwrap(), s * 1_000_000_000 + 123_456_789);
+        assert_eq!(
+            parse_unix_time_ns("1700000000123").unwrap(),
+            s * 1_000_000_000 + 123_000_000
+        );
+        assert_eq!(
+            parse_unix_time_ns("1700000000123456").unwrap(),
+            s * 1_000_000_000 + 123_456_000
+        );
+        assert_eq!(
+            parse_unix_time_ns("1700000000123456789").unwrap(),
+            s * 1_000_000_000 + 123_456_789
+        );
         assert!(parse_unix_time_ns("-1").is_err());
         assert!(parse_unix_time_ns("abc").is_err());
     }

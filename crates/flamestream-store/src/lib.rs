@@ -1,1 +1,108 @@
-//! placeholder
+//! Where aggregated windows live, and how they are read back.
+//!
+//! - [`sqlite`]: the embedded default, one file.
+//! - [`selector`]: `type{label="value",...}` selectors with `=`, `!=`, `=~`, `!~`.
+//! - [`flamegraph`]: stacks → Pyroscope flamebearer JSON, with `maxNodes` truncation.
+//! - [`query`]: the store-agnostic query functions the HTTP API calls.
+//!
+//! Every store implements [`Reader`] and [`Writer`]; the query code only sees those, so a
+//! render is identical whichever store holds the data.
+
+pub mod flamegraph;
+pub mod query;
+pub mod selector;
+pub mod sqlite;
+
+use flamestream_model::{Aggregation, SeriesKey, SourcePosition, WindowFlush};
+use rustc_hash::FxHashMap;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store could not be reached (retry later).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else, with a message that says what.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A stored series and its id.
+#[derive(Debug, Clone)]
+pub struct StoredSeries {
+    /// 63-bit fingerprint of the key.
+    pub id: i64,
+    /// The key.
+    pub key: SeriesKey,
+    /// How uploads combine.
+    pub aggregation: Aggregation,
+}
+
+/// Per-stack totals of a set of series over a time range.
+#[derive(Debug, Clone, Default)]
+pub struct StackTotals {
+    /// `(series id, stack id, summed value)`.
+    pub rows: Vec<(i64, i64, i64)>,
+    /// `(series id, uploads)` over the range, for averaging instant types.
+    pub uploads: Vec<(i64, i64)>,
+    /// Stack id → frames joined by `\n`, root first.
+    pub stacks: FxHashMap<i64, String>,
+}
+
+/// Reads what writers stored.
+pub trait Reader: Send + Sync {
+    /// Every series of `tenant` with data in `[from_ns, until_ns)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn series(
+        &self,
+        tenant: &str,
+        from_ns: i64,
+        until_ns: i64,
+    ) -> Result<Vec<StoredSeries>, StoreError>;
+
+    /// Per-stack totals of `series_ids` over `[from_ns, until_ns)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn stack_totals(
+        &self,
+        series_ids: &[i64],
+        from_ns: i64,
+        until_ns: i64,
+    ) -> Result<StackTotals, StoreError>;
+
+    /// `(window start ns, series id, value sum, uploads)` of `series_ids` over the range.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn timeline(
+        &self,
+        series_ids: &[i64],
+        from_ns: i64,
+        until_ns: i64,
+    ) -> Result<Vec<(i64, i64, i64, i64)>, StoreError>;
+}
+
+/// Persists flushes. A write is all-or-nothing and records the flush's source positions in
+/// the same step, so a re-delivered flush (same positions) is recognised and skipped.
+pub trait Writer: Send {
+    /// Persists `flush`.
+    ///
+    /// # Errors
+    /// [`StoreError`]; nothing of the flush is visible then.
+    fn write(&mut self, flush: &WindowFlush) -> Result<(), StoreError>;
+
+    /// The positions stored for `source`, to resume from after a restart.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn positions(&mut self, source: &str) -> Result<Vec<SourcePosition>, StoreError>;
+
+    /// `sqlite` or `clickhouse`, for metric labels.
+    fn kind(&self) -> &'static str;
+}

@@ -1,0 +1,161 @@
+//! `flamestream serve`: builds the transport, store, actors and HTTP server of a pipeline
+//! file, runs them, and stops them in order on SIGTERM/Ctrl-C (stop accepting, drain, flush,
+//! write, exit).
+
+use anyhow::Context;
+use flamestream_bus::{memory, Publisher, Subscriber};
+use flamestream_http::AppState;
+use flamestream_pipeline::config::{StoreKind, TransportKind};
+use flamestream_pipeline::{PipelineConfig, Role};
+use flamestream_store::sqlite::SqliteStore;
+use flamestream_store::{Reader, Writer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+fn sqlite(config: &PipelineConfig) -> anyhow::Result<SqliteStore> {
+    let path = config.sqlite_path();
+    SqliteStore::open(&path).with_context(|| {
+        format!(
+            "cannot open the SQLite store at `{}`: check `server.data_dir` / FLAMESTREAM_DATA_DIR",
+            path.display()
+        )
+    })
+}
+
+/// Connectivity checks for `flamestream check`.
+pub fn check(config: &PipelineConfig) -> anyhow::Result<()> {
+    match config.store.kind {
+        StoreKind::Sqlite => {
+            let store = sqlite(config)?;
+            println!("ok: sqlite store at {}", store.path().display());
+        }
+        StoreKind::Clickhouse => {
+            anyhow::bail!("the clickhouse store is not built into this version yet")
+        }
+    }
+    match config.transport.kind {
+        TransportKind::Memory => println!(
+            "ok: in-process queue (capacity {})",
+            config.transport.queue_capacity
+        ),
+        TransportKind::Kafka => {
+            anyhow::bail!("the kafka transport is not built into this version yet")
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs the roles of `config` until a stop signal.
+pub async fn serve(config: PipelineConfig) -> anyhow::Result<()> {
+    let metrics = flamestream_http::ops::prometheus();
+    let (publisher, subscriber): (Option<Publisher>, Option<Subscriber>) =
+        match config.transport.kind {
+            TransportKind::Memory => {
+                let (p, s) = memory::channel(config.transport.queue_capacity);
+                (Some(Publisher::Memory(p)), Some(Subscriber::Memory(s)))
+            }
+            TransportKind::Kafka => {
+                anyhow::bail!("the kafka transport is not built into this version yet")
+            }
+        };
+    let publisher = publisher.filter(|_| config.runs(Role::Ingest));
+    let subscriber = subscriber.filter(|_| config.runs(Role::Process));
+
+    let (store_reader, store_writer): (Option<Arc<dyn Reader>>, Option<Box<dyn Writer>>) =
+        match config.store.kind {
+            StoreKind::Sqlite => {
+                let needs = config.runs(Role::Process) || config.runs(Role::Query);
+                if needs {
+                    let store = sqlite(&config)?;
+                    let writer: Box<dyn Writer> = Box::new(store.writer()?);
+                    (Some(Arc::new(store) as Arc<dyn Reader>), Some(writer))
+                } else {
+                    (None, None)
+                }
+            }
+            StoreKind::Clickhouse => {
+                anyhow::bail!("the clickhouse store is not built into this version yet")
+            }
+        };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let processor = match (subscriber, store_writer) {
+        (Some(sub), Some(writer)) if config.runs(Role::Process) => {
+            let cfg = config.clone();
+            Some(actix_rt::spawn(async move {
+                flamestream_pipeline::processor::run(&cfg, sub, writer, stop_rx).await
+            }))
+        }
+        _ => None,
+    };
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = actix_web::web::Data::new(AppState {
+        config: config.clone(),
+        publisher,
+        reader: store_reader.filter(|_| config.runs(Role::Query)),
+        metrics,
+        ready: ready.clone(),
+    });
+    let listen = config.server.listen.clone();
+    let mut server = actix_web::HttpServer::new({
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            actix_web::App::new().configure(move |cfg| flamestream_http::configure(cfg, state))
+        }
+    })
+    .disable_signals()
+    .shutdown_timeout(30);
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let server = server
+        .bind(&listen)
+        .with_context(|| format!("cannot listen on `{listen}`: is another process using it? set --listen or FLAMESTREAM_LISTEN"))?
+        .run();
+    let handle = server.handle();
+    let server_task = actix_rt::spawn(server);
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        listen = %listen,
+        roles = ?config.roles,
+        transport = ?config.transport.kind,
+        store = ?config.store.kind,
+        "flamestream is serving"
+    );
+
+    shutdown_signal().await;
+    tracing::info!("stopping: no new uploads; draining the queue");
+    ready.store(false, Ordering::Relaxed);
+    handle.stop(true).await;
+    let _ = server_task.await;
+    let _ = stop_tx.send(true);
+    if let Some(p) = processor {
+        match p.await {
+            Ok(Ok(summary)) => tracing::info!(?summary, "processor drained"),
+            Ok(Err(e)) => anyhow::bail!("processor failed: {e}"),
+            Err(e) => anyhow::bail!("processor task failed: {e}"),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
