@@ -5,6 +5,7 @@
 //! whichever carries the uploads.
 
 pub mod envelope;
+pub mod kafka;
 pub mod memory;
 
 pub use envelope::RawUpload;
@@ -60,6 +61,8 @@ pub struct Delivery {
 pub enum Publisher {
     /// The in-process bounded queue.
     Memory(memory::MemoryPublisher),
+    /// Kafka.
+    Kafka(kafka::KafkaPublisher),
 }
 
 impl Publisher {
@@ -71,6 +74,7 @@ impl Publisher {
     pub async fn publish(&self, key: &str, upload: &RawUpload) -> Result<(), PublishError> {
         match self {
             Publisher::Memory(p) => p.publish(key, upload),
+            Publisher::Kafka(p) => p.publish(key, upload).await,
         }
     }
 
@@ -78,6 +82,14 @@ impl Publisher {
     pub fn transport(&self) -> &'static str {
         match self {
             Publisher::Memory(_) => "memory",
+            Publisher::Kafka(_) => "kafka",
+        }
+    }
+
+    /// Waits up to `timeout` for messages still in flight (on shutdown).
+    pub fn flush(&self, timeout: std::time::Duration) {
+        if let Publisher::Kafka(p) = self {
+            p.flush(timeout);
         }
     }
 }
@@ -86,6 +98,8 @@ impl Publisher {
 pub enum Subscriber {
     /// The in-process bounded queue.
     Memory(memory::MemorySubscriber),
+    /// A Kafka consumer group member.
+    Kafka(kafka::KafkaSubscriber),
 }
 
 impl Subscriber {
@@ -93,6 +107,7 @@ impl Subscriber {
     pub async fn recv(&mut self) -> Option<Delivery> {
         match self {
             Subscriber::Memory(s) => s.recv().await,
+            Subscriber::Kafka(s) => s.recv().await,
         }
     }
 
@@ -100,6 +115,7 @@ impl Subscriber {
     pub fn close(&mut self) {
         match self {
             Subscriber::Memory(s) => s.close(),
+            Subscriber::Kafka(s) => s.close(),
         }
     }
 
@@ -108,6 +124,7 @@ impl Subscriber {
     pub fn durable(&self) -> bool {
         match self {
             Subscriber::Memory(_) => false,
+            Subscriber::Kafka(_) => true,
         }
     }
 
@@ -115,6 +132,10 @@ impl Subscriber {
     pub fn committer(&self) -> Committer {
         match self {
             Subscriber::Memory(_) => Committer::Memory,
+            Subscriber::Kafka(s) if s.commits() => {
+                Committer::Kafka(s.consumer(), s.topic().to_string())
+            }
+            Subscriber::Kafka(_) => Committer::Memory,
         }
     }
 
@@ -122,15 +143,54 @@ impl Subscriber {
     pub fn source(&self) -> String {
         match self {
             Subscriber::Memory(_) => "memory".to_string(),
+            Subscriber::Kafka(s) => s.topic().to_string(),
+        }
+    }
+
+    /// Partitions revoked since the last call (Kafka rebalances).
+    pub fn take_revoked(&self) -> Vec<i32> {
+        match self {
+            Subscriber::Memory(_) => Vec::new(),
+            Subscriber::Kafka(s) => s
+                .rebalance_state()
+                .revoked
+                .lock()
+                .map(|mut r| std::mem::take(&mut *r))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// True once after partitions were assigned (stored positions must be reloaded).
+    pub fn take_assigned(&self) -> bool {
+        match self {
+            Subscriber::Memory(_) => false,
+            Subscriber::Kafka(s) => s
+                .rebalance_state()
+                .assigned
+                .swap(false, std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Moves the read position of `partition` (after a write conflict).
+    ///
+    /// # Errors
+    /// A message when the transport refuses.
+    pub fn seek(&self, partition: i32, offset: i64) -> Result<(), String> {
+        match self {
+            Subscriber::Memory(_) => Ok(()),
+            Subscriber::Kafka(s) => s.seek(partition, offset),
         }
     }
 }
 
 /// Commits source positions once the store holds them.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Committer {
     /// The in-process queue keeps nothing after a crash; commits are no-ops.
     Memory,
+    /// Kafka consumer offsets of a topic.
+    Kafka(std::sync::Arc<kafka::FlamestreamConsumer>, String),
 }
 
 impl Committer {
@@ -144,6 +204,7 @@ impl Committer {
                 let _ = positions;
                 Ok(())
             }
+            Committer::Kafka(consumer, topic) => kafka::commit(consumer, topic, positions),
         }
     }
 }

@@ -46,16 +46,19 @@ pub struct WindowSeries {
     pub samples: StackMap,
 }
 
-/// A source position: everything before `next_offset` on `partition` is covered.
+/// A source range: a flush covers offsets `[first_offset, next_offset)` of `partition`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourcePosition {
     /// Partition (0 for the in-process queue).
     pub partition: i32,
+    /// The first offset covered (for stored positions: equal to `next_offset`).
+    pub first_offset: i64,
     /// The first offset not covered.
     pub next_offset: i64,
 }
 
-/// Everything an aggregator flushes at once.
+/// Everything an aggregator flushes at once: with a durable source, the data of one partition's
+/// offset range, so that a store can accept or refuse it as a unit.
 #[derive(Debug, Clone, Default)]
 pub struct WindowFlush {
     /// Frame names referenced by every series.
@@ -64,7 +67,7 @@ pub struct WindowFlush {
     pub series: Vec<WindowSeries>,
     /// The source the positions belong to (e.g. the Kafka topic), for idempotent writes.
     pub source: String,
-    /// Highest positions covered, one per partition.
+    /// Ranges covered, at most one per partition (empty for the in-process queue).
     pub positions: Vec<SourcePosition>,
 }
 

@@ -1,8 +1,11 @@
 //! The aggregator's pure core: merges decoded uploads per (tenant, app, profile type, label
-//! set) and window, and hands everything over at once as a [`WindowFlush`].
+//! set) and window, separately for each source partition, and hands each partition's data
+//! over as one [`WindowFlush`] covering an offset range.
 //!
 //! Windows are epoch-aligned and chosen by the upload's `from` time only, so the same upload
-//! always lands in the same window, whichever process decodes it and whenever.
+//! always lands in the same window, whichever process decodes it and whenever. Keeping
+//! partitions apart lets a store accept or refuse a partition's range as a unit, and lets a
+//! process drop exactly the data of a partition that a rebalance took away.
 
 use crate::decode::DecodedUpload;
 use flamestream_model::{
@@ -17,13 +20,18 @@ struct Entry {
     samples: StackMap,
 }
 
+#[derive(Default)]
+struct Unit {
+    frames: FrameTable,
+    series: FxHashMap<(SeriesKey, i64), Entry>,
+    range: Option<(i64, i64)>,
+    stacks: usize,
+}
+
 /// Merges uploads until [`Aggregator::take`] is called.
 pub struct Aggregator {
     window_ns: i64,
-    frames: FrameTable,
-    series: FxHashMap<(SeriesKey, i64), Entry>,
-    positions: BTreeMap<i32, i64>,
-    stacks: usize,
+    units: BTreeMap<i32, Unit>,
     samples_added: u64,
 }
 
@@ -32,18 +40,16 @@ impl Aggregator {
     pub fn new(window_secs: u64) -> Self {
         Aggregator {
             window_ns: (window_secs.max(1) as i64) * 1_000_000_000,
-            frames: FrameTable::new(),
-            series: FxHashMap::default(),
-            positions: BTreeMap::new(),
-            stacks: 0,
+            units: BTreeMap::new(),
             samples_added: 0,
         }
     }
 
     /// Merges `upload`; `position` is its source `(partition, offset)` when the transport is
-    /// durable.
+    /// durable (`None`: partition 0, no range recorded).
     pub fn add(&mut self, upload: &DecodedUpload, position: Option<(i32, i64)>) {
         let window = Window::containing(upload.from_ns, self.window_ns).start_ns;
+        let unit = self.units.entry(position.map_or(0, |p| p.0)).or_default();
         let mut remap: Vec<u32> = Vec::new();
         let mut stack_buf: Vec<u32> = Vec::new();
         for part in &upload.parts {
@@ -59,7 +65,7 @@ impl Aggregator {
                     profile_type: series.profile_type.clone(),
                     labels,
                 };
-                let entry = self.series.entry((key, window)).or_insert_with(|| Entry {
+                let entry = unit.series.entry((key, window)).or_insert_with(|| Entry {
                     aggregation: series.aggregation,
                     uploads: 0,
                     samples: StackMap::new(),
@@ -70,13 +76,13 @@ impl Aggregator {
                     for &id in stack {
                         let mapped = &mut remap[id as usize];
                         if *mapped == u32::MAX {
-                            *mapped = self.frames.intern(profile.frames.name(id));
+                            *mapped = unit.frames.intern(profile.frames.name(id));
                         }
                         stack_buf.push(*mapped);
                     }
                     let before = entry.samples.len();
                     entry.samples.add(&stack_buf, value);
-                    self.stacks += entry.samples.len() - before;
+                    unit.stacks += entry.samples.len() - before;
                     self.samples_added += 1;
                 }
             }
@@ -89,18 +95,26 @@ impl Aggregator {
     /// Records that `offset` of `partition` is covered by the next flush (also for messages
     /// that carried no data, so the store's positions move past them).
     pub fn record_position(&mut self, partition: i32, offset: i64) {
-        let next = self.positions.entry(partition).or_insert(offset + 1);
-        *next = (*next).max(offset + 1);
+        let unit = self.units.entry(partition).or_default();
+        unit.range = Some(match unit.range {
+            None => (offset, offset + 1),
+            Some((first, next)) => (first.min(offset), next.max(offset + 1)),
+        });
+    }
+
+    /// Forgets everything held for `partition` (it was revoked, or must be re-read).
+    pub fn drop_partition(&mut self, partition: i32) {
+        self.units.remove(&partition);
     }
 
     /// Distinct (series, window, stack) entries held.
     pub fn open_stacks(&self) -> usize {
-        self.stacks
+        self.units.values().map(|u| u.stacks).sum()
     }
 
     /// Series-windows held.
     pub fn open_series(&self) -> usize {
-        self.series.len()
+        self.units.values().map(|u| u.series.len()).sum()
     }
 
     /// Samples merged since the last call.
@@ -110,36 +124,44 @@ impl Aggregator {
 
     /// True when there is nothing to flush.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.positions.is_empty()
+        self.units.is_empty()
     }
 
-    /// Everything held, as one flush for `source`; the aggregator starts empty again.
-    pub fn take(&mut self, source: &str) -> WindowFlush {
-        let series = std::mem::take(&mut self.series);
-        let mut out: Vec<WindowSeries> = series
+    /// Everything held, one flush per partition; the aggregator starts empty again.
+    pub fn take(&mut self, source: &str) -> Vec<WindowFlush> {
+        std::mem::take(&mut self.units)
             .into_iter()
-            .map(|((key, window_start_ns), e)| WindowSeries {
-                key,
-                window_start_ns,
-                aggregation: e.aggregation,
-                uploads: e.uploads,
-                samples: e.samples,
+            .filter(|(_, u)| !u.series.is_empty() || u.range.is_some())
+            .map(|(partition, unit)| {
+                let mut series: Vec<WindowSeries> = unit
+                    .series
+                    .into_iter()
+                    .map(|((key, window_start_ns), e)| WindowSeries {
+                        key,
+                        window_start_ns,
+                        aggregation: e.aggregation,
+                        uploads: e.uploads,
+                        samples: e.samples,
+                    })
+                    .collect();
+                series
+                    .sort_by(|a, b| (&a.key, a.window_start_ns).cmp(&(&b.key, b.window_start_ns)));
+                WindowFlush {
+                    frames: unit.frames,
+                    series,
+                    source: source.to_string(),
+                    positions: unit
+                        .range
+                        .map(|(first_offset, next_offset)| SourcePosition {
+                            partition,
+                            first_offset,
+                            next_offset,
+                        })
+                        .into_iter()
+                        .collect(),
+                }
             })
-            .collect();
-        out.sort_by(|a, b| (&a.key, a.window_start_ns).cmp(&(&b.key, b.window_start_ns)));
-        self.stacks = 0;
-        WindowFlush {
-            frames: std::mem::take(&mut self.frames),
-            series: out,
-            source: source.to_string(),
-            positions: std::mem::take(&mut self.positions)
-                .into_iter()
-                .map(|(partition, next_offset)| SourcePosition {
-                    partition,
-                    next_offset,
-                })
-                .collect(),
-        }
+            .collect()
     }
 }
 
@@ -170,36 +192,47 @@ mod tests {
     }
 
     #[test]
-    fn merges_within_a_window_and_splits_across_windows() {
+    fn merges_within_a_window_splits_windows_and_keeps_partitions_apart() {
         let mut a = Aggregator::new(10);
         a.add(&upload(100, &[(&["a", "b"], 1)]), Some((0, 5)));
         a.add(
             &upload(105, &[(&["a", "b"], 2), (&["a", "c"], 3)]),
             Some((0, 6)),
         );
-        a.add(&upload(111, &[(&["a", "b"], 4)]), Some((1, 0)));
-        let flush = a.take("topic");
-        assert_eq!(flush.series.len(), 2);
-        let w100 = &flush.series[0];
+        a.add(&upload(111, &[(&["a", "b"], 4)]), Some((0, 7)));
+        a.add(&upload(101, &[(&["a", "b"], 8)]), Some((1, 0)));
+        let flushes = a.take("topic");
+        assert!(a.is_empty());
+        assert_eq!(flushes.len(), 2);
+        let p0 = &flushes[0];
+        assert_eq!(
+            p0.positions,
+            vec![SourcePosition {
+                partition: 0,
+                first_offset: 5,
+                next_offset: 8
+            }]
+        );
+        assert_eq!(p0.series.len(), 2);
+        let w100 = &p0.series[0];
         assert_eq!(w100.window_start_ns, 100_000_000_000);
         assert_eq!(w100.uploads, 2);
         assert_eq!(w100.samples.total(), 6);
-        assert_eq!(flush.series[1].samples.total(), 4);
-        assert_eq!(
-            flush.positions,
-            vec![
-                SourcePosition {
-                    partition: 0,
-                    next_offset: 7
-                },
-                SourcePosition {
-                    partition: 1,
-                    next_offset: 1
-                }
-            ]
-        );
-        assert!(a.is_empty());
-        let (_, text) = flush.stack_text(w100.samples.iter().find(|(_, v)| *v == 3).unwrap().0);
+        assert_eq!(p0.series[1].samples.total(), 4);
+        let (_, text) = p0.stack_text(w100.samples.iter().find(|(_, v)| *v == 3).unwrap().0);
         assert_eq!(text, "a\nc");
+        assert_eq!(flushes[1].series[0].samples.total(), 8);
+        assert_eq!(flushes[1].positions[0].partition, 1);
+    }
+
+    #[test]
+    fn a_dropped_partition_is_forgotten() {
+        let mut a = Aggregator::new(10);
+        a.add(&upload(100, &[(&["a"], 1)]), Some((0, 0)));
+        a.add(&upload(100, &[(&["a"], 1)]), Some((1, 0)));
+        a.drop_partition(1);
+        let flushes = a.take("t");
+        assert_eq!(flushes.len(), 1);
+        assert_eq!(flushes[0].positions[0].partition, 0);
     }
 }

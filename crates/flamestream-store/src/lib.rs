@@ -88,14 +88,43 @@ pub trait Reader: Send + Sync {
     ) -> Result<Vec<(i64, i64, i64, i64)>, StoreError>;
 }
 
-/// Persists flushes. A write is all-or-nothing and records the flush's source positions in
-/// the same step, so a re-delivered flush (same positions) is recognised and skipped.
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The flush is stored.
+    Written,
+    /// The store already held the flush's whole range; nothing was written.
+    AlreadyStored,
+    /// Another writer stored part of the range (a rebalance race): nothing was written; the
+    /// partition must be re-read from `stored_next`.
+    Conflict {
+        /// The partition.
+        partition: i32,
+        /// The store's position for it.
+        stored_next: i64,
+    },
+}
+
+/// Decides a flush range against the stored position of its partition.
+pub fn decide(position: &SourcePosition, stored_next: Option<i64>) -> WriteOutcome {
+    match stored_next {
+        Some(s) if s >= position.next_offset => WriteOutcome::AlreadyStored,
+        Some(s) if s > position.first_offset => WriteOutcome::Conflict {
+            partition: position.partition,
+            stored_next: s,
+        },
+        _ => WriteOutcome::Written,
+    }
+}
+
+/// Persists flushes. A write is all-or-nothing and records the flush's source range in the
+/// same step; a range the store already holds (in whole or in part) is not written again.
 pub trait Writer: Send {
-    /// Persists `flush`.
+    /// Persists `flush` unless its range is already stored.
     ///
     /// # Errors
     /// [`StoreError`]; nothing of the flush is visible then.
-    fn write(&mut self, flush: &WindowFlush) -> Result<(), StoreError>;
+    fn write(&mut self, flush: &WindowFlush) -> Result<WriteOutcome, StoreError>;
 
     /// The positions stored for `source`, to resume from after a restart.
     ///

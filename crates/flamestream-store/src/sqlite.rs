@@ -5,7 +5,7 @@
 //! series and window, for averaging) and `source_positions` (what each flush covered, written in
 //! the same transaction, so a flush is stored exactly once).
 
-use crate::{Reader, StackTotals, StoreError, StoredSeries, Writer};
+use crate::{decide, Reader, StackTotals, StoreError, StoredSeries, WriteOutcome, Writer};
 use flamestream_model::{
     Aggregation, LabelSet, ProfileType, SeriesKey, SourcePosition, WindowFlush,
 };
@@ -120,26 +120,28 @@ fn id_list(ids: &[i64]) -> String {
 }
 
 impl Writer for SqliteWriter {
-    fn write(&mut self, flush: &WindowFlush) -> Result<(), StoreError> {
+    fn write(&mut self, flush: &WindowFlush) -> Result<WriteOutcome, StoreError> {
         let tx = self.conn.transaction()?;
-        // Idempotence: a flush whose every position is already stored was written before.
-        if !flush.positions.is_empty() {
-            let mut all_stored = true;
-            for p in &flush.positions {
-                let stored: Option<i64> = tx
-                    .query_row(
-                        "SELECT next_offset FROM source_positions WHERE source = ?1 AND partition = ?2",
-                        params![flush.source, p.partition],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if stored.is_none_or(|s| s < p.next_offset) {
-                    all_stored = false;
-                }
+        // A range already stored, whole or in part, is not written again.
+        for p in &flush.positions {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT next_offset FROM source_positions WHERE source = ?1 AND partition = ?2",
+                    params![flush.source, p.partition],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let outcome = decide(p, stored);
+            if outcome != WriteOutcome::Written {
+                return Ok(outcome);
             }
-            if all_stored {
-                tracing::info!(source = %flush.source, "flush already stored; skipped");
-                return Ok(());
+            if stored.is_some_and(|s| s < p.first_offset) {
+                tracing::warn!(
+                    partition = p.partition,
+                    stored,
+                    first = p.first_offset,
+                    "gap before this flush: offsets in between were never stored here"
+                );
             }
         }
         {
@@ -189,14 +191,14 @@ impl Writer for SqliteWriter {
             }
             let mut put_pos = tx.prepare_cached(
                 "INSERT INTO source_positions (source, partition, next_offset) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (source, partition) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+                 ON CONFLICT (source, partition) DO UPDATE SET next_offset = excluded.next_offset",
             )?;
             for p in &flush.positions {
                 put_pos.execute(params![flush.source, p.partition, p.next_offset])?;
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(WriteOutcome::Written)
     }
 
     fn positions(&mut self, source: &str) -> Result<Vec<SourcePosition>, StoreError> {
@@ -204,9 +206,11 @@ impl Writer for SqliteWriter {
             .conn
             .prepare("SELECT partition, next_offset FROM source_positions WHERE source = ?1 ORDER BY partition")?;
         let rows = st.query_map(params![source], |r| {
+            let next_offset = r.get(1)?;
             Ok(SourcePosition {
                 partition: r.get(0)?,
-                next_offset: r.get(1)?,
+                first_offset: next_offset,
+                next_offset,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -3,6 +3,7 @@
 //! write, exit).
 
 use anyhow::Context;
+use flamestream_bus::kafka::{KafkaPublisher, KafkaSettings, KafkaSubscriber};
 use flamestream_bus::{memory, Publisher, Subscriber};
 use flamestream_http::AppState;
 use flamestream_pipeline::config::{StoreKind, TransportKind};
@@ -23,6 +24,20 @@ fn sqlite(config: &PipelineConfig) -> anyhow::Result<SqliteStore> {
     })
 }
 
+/// The Kafka settings of a pipeline.
+pub fn kafka_settings(config: &PipelineConfig) -> KafkaSettings {
+    let k = &config.transport.kafka;
+    KafkaSettings {
+        brokers: k.brokers.clone(),
+        topic: k.topic.clone(),
+        group_id: k.group_id.clone(),
+        producer: k.producer.clone(),
+        consumer: k.consumer.clone(),
+        max_message_bytes: config.limits.max_body_bytes + 64 * 1024,
+        delivery_timeout_ms: k.delivery_timeout_ms,
+    }
+}
+
 /// Connectivity checks for `flamestream check`.
 pub fn check(config: &PipelineConfig) -> anyhow::Result<()> {
     match config.store.kind {
@@ -40,7 +55,19 @@ pub fn check(config: &PipelineConfig) -> anyhow::Result<()> {
             config.transport.queue_capacity
         ),
         TransportKind::Kafka => {
-            anyhow::bail!("the kafka transport is not built into this version yet")
+            let settings = kafka_settings(config);
+            let (_, work) = KafkaSubscriber::for_range(
+                &settings,
+                &flamestream_bus::kafka::Bound::Earliest,
+                &flamestream_bus::kafka::Bound::Latest,
+            )
+            .map_err(|e| anyhow::anyhow!("kafka at `{}`: {e}", settings.brokers))?;
+            println!(
+                "ok: kafka at {} has topic `{}` ({} partition(s) holding messages)",
+                settings.brokers,
+                settings.topic,
+                work.len()
+            );
         }
     }
     Ok(())
@@ -73,10 +100,35 @@ pub async fn serve(config: PipelineConfig) -> anyhow::Result<()> {
                 (Some(Publisher::Memory(p)), Some(Subscriber::Memory(s)))
             }
             TransportKind::Kafka => {
-                anyhow::bail!("the kafka transport is not built into this version yet")
+                let settings = kafka_settings(&config);
+                let publisher = if config.runs(Role::Ingest) {
+                    Some(Publisher::Kafka(
+                        KafkaPublisher::new(&settings)
+                            .map_err(|e| anyhow::anyhow!("kafka producer: {e}"))?,
+                    ))
+                } else {
+                    None
+                };
+                let subscriber = if config.runs(Role::Process) {
+                    let sub = KafkaSubscriber::new(&settings)
+                        .map_err(|e| anyhow::anyhow!("kafka consumer: {e}"))?;
+                    let consumer = sub.consumer();
+                    let topic = settings.topic.clone();
+                    std::thread::Builder::new()
+                        .name("kafka-lag".into())
+                        .spawn(move || loop {
+                            flamestream_bus::kafka::report_lag(&consumer, &topic);
+                            std::thread::sleep(std::time::Duration::from_secs(10));
+                        })?;
+                    Some(Subscriber::Kafka(sub))
+                } else {
+                    None
+                };
+                (publisher, subscriber)
             }
         };
     let publisher = publisher.filter(|_| config.runs(Role::Ingest));
+    let flush_publisher = publisher.clone();
     let subscriber = subscriber.filter(|_| config.runs(Role::Process));
 
     let (store_reader, store_writer): (Option<Arc<dyn Reader>>, Option<Box<dyn Writer>>) =
@@ -148,6 +200,9 @@ pub async fn serve(config: PipelineConfig) -> anyhow::Result<()> {
     ready.store(false, Ordering::Relaxed);
     handle.stop(true).await;
     let _ = server_task.await;
+    if let Some(p) = &flush_publisher {
+        p.flush(std::time::Duration::from_secs(30));
+    }
     let _ = stop_tx.send(true);
     if let Some(p) = processor {
         match p.await {

@@ -28,7 +28,15 @@ pub struct TakeFlush {
 }
 
 impl Message for TakeFlush {
-    type Result = WindowFlush;
+    /// One flush per partition.
+    type Result = Vec<WindowFlush>;
+}
+
+/// Forgets a partition's unflushed data (revoked, or to be re-read after a conflict).
+pub struct DropPartition(pub i32);
+
+impl Message for DropPartition {
+    type Result = ();
 }
 
 /// The aggregator actor.
@@ -74,5 +82,13 @@ impl Handler<TakeFlush> for AggregateActor {
         let flush = self.core.take(&msg.source);
         metrics::gauge!(m::AGGREGATE_OPEN_SERIES).set(0.0);
         actix::MessageResult(flush)
+    }
+}
+
+impl Handler<DropPartition> for AggregateActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DropPartition, _: &mut Context<Self>) {
+        self.core.drop_partition(msg.0);
     }
 }
