@@ -257,7 +257,7 @@ impl KafkaSubscriber {
     }
 
     /// A consumer outside any group that reads `[from, to)` of every partition and commits
-    /// nothing (replays). Returns it with the end offset of each partition that has work.
+    /// nothing (replays). Returns it with `(start, end)` of each partition that has work.
     ///
     /// # Errors
     /// A message when the topic or the offsets cannot be looked up.
@@ -265,7 +265,7 @@ impl KafkaSubscriber {
         s: &KafkaSettings,
         from: &Bound,
         to: &Bound,
-    ) -> Result<(KafkaSubscriber, BTreeMap<i32, i64>), String> {
+    ) -> Result<(KafkaSubscriber, BTreeMap<i32, (i64, i64)>), String> {
         let mut settings = s.clone();
         settings.group_id = format!("{}-replay-{}", s.group_id, std::process::id());
         let mut c = ClientConfig::new();
@@ -353,7 +353,7 @@ impl KafkaSubscriber {
             if end > *start {
                 tpl.add_partition_offset(&s.topic, *p, Offset::Offset(*start))
                     .map_err(client_error)?;
-                work.insert(*p, end);
+                work.insert(*p, (*start, end));
             }
         }
         consumer.assign(&tpl).map_err(client_error)?;

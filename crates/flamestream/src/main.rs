@@ -1,6 +1,7 @@
 //! `flamestream`: the one binary. Subcommands: `serve`, `validate`, `check`, `migrate`,
 //! `replay`. See the README for the data flow.
 
+mod replay;
 mod serve;
 
 use anyhow::Context;
@@ -57,6 +58,26 @@ enum Command {
     Migrate {
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Re-read a range of the raw Kafka topic into the store, without double counting.
+    Replay {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Start: `earliest`, an RFC 3339 time, or `PARTITION:OFFSET[,PARTITION:OFFSET…]`.
+        #[arg(long, default_value = "earliest")]
+        from: String,
+        /// End (exclusive): `latest`, an RFC 3339 time, or `PARTITION:OFFSET[,…]`.
+        #[arg(long, default_value = "latest")]
+        to: String,
+        /// Count what would be replayed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write into this SQLite file instead of the pipeline's store (e.g. a new store).
+        #[arg(long)]
+        sqlite_path: Option<PathBuf>,
+        /// No progress bar (for logs and CI).
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -145,6 +166,23 @@ fn main() -> anyhow::Result<()> {
         Command::Check { pipeline } => {
             let config = validated(load(&pipeline)?, "pipeline")?;
             serve::check(&config)
+        }
+        Command::Replay {
+            pipeline,
+            from,
+            to,
+            dry_run,
+            sqlite_path,
+            quiet,
+        } => {
+            let mut config = validated(load(&pipeline)?, "pipeline")?;
+            if let Some(p) = sqlite_path {
+                config.store.kind = flamestream_pipeline::config::StoreKind::Sqlite;
+                config.store.sqlite_path = p;
+            }
+            let from = replay::parse_bound(&from, true)?;
+            let to = replay::parse_bound(&to, false)?;
+            actix_rt::System::new().block_on(replay::replay(config, from, to, dry_run, quiet))
         }
         Command::Migrate { pipeline } => {
             let config = validated(load(&pipeline)?, "pipeline")?;

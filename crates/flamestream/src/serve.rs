@@ -38,6 +38,16 @@ pub fn kafka_settings(config: &PipelineConfig) -> KafkaSettings {
     }
 }
 
+/// A writer for the pipeline's store.
+pub fn writer_for(config: &PipelineConfig) -> anyhow::Result<Box<dyn Writer>> {
+    match config.store.kind {
+        StoreKind::Sqlite => Ok(Box::new(sqlite(config)?.writer()?)),
+        StoreKind::Clickhouse => {
+            anyhow::bail!("the clickhouse store is not built into this version yet")
+        }
+    }
+}
+
 /// Connectivity checks for `flamestream check`.
 pub fn check(config: &PipelineConfig) -> anyhow::Result<()> {
     match config.store.kind {

@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# Helpers shared by the ops/ scripts. Source it; do not run it.
+#
+# Every script logs with a `[name]` prefix to stderr so CI logs show which step spoke.
+
+OPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$OPS_DIR/.." && pwd)"
+OPS_STATE_ROOT="${FLAMESTREAM_OPS_STATE:-$REPO_ROOT/.ops-state}"
+
+log() { printf '[%s] %s\n' "${OPS_LOG_NAME:-ops}" "$*" >&2; }
+die() {
+    printf '[%s] error: %s\n' "${OPS_LOG_NAME:-ops}" "$*" >&2
+    exit 1
+}
+
+# Seconds since the epoch with a fraction, for step timings.
+now() { date +%s.%N; }
+# elapsed START -> "12.3s"
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1fs", e - s }'; }
+
+# Server launches close fd 9: ops/test.sh holds its lock on it, and a server that inherited it
+# would keep the lock after the test run ends.
+
+# Creates the state root with a .gitignore so nothing in it is ever committed.
+ensure_state_root() {
+    mkdir -p "$OPS_STATE_ROOT"
+    [[ -f "$OPS_STATE_ROOT/.gitignore" ]] || printf '*\n' >"$OPS_STATE_ROOT/.gitignore"
+}
+
+# pid_alive PIDFILE -> 0 when the file names a running process.
+pid_alive() {
+    local pidfile="$1" pid
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(cat "$pidfile" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null
+}
+
+# port_in_use PORT -> 0 when something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# stop_pid NAME PIDFILE [GRACE_SECS]: SIGTERM, wait up to GRACE_SECS (default 10), then SIGKILL.
+stop_pid() {
+    local name="$1" pidfile="$2" grace="${3:-10}" pid i
+    if ! pid_alive "$pidfile"; then
+        log "$name is not running"
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid="$(cat "$pidfile")"
+    log "stopping $name (pid $pid): SIGTERM, up to ${grace}s"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name (pid $pid) still running after ${grace}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$pidfile"
+    log "$name stopped"
+}
+
+# show_log_tail FILE [LINES]: prints the end of a server log for a failure message.
+show_log_tail() {
+    local file="$1" lines="${2:-40}"
+    if [[ -s "$file" ]]; then
+        printf -- '----- last %s lines of %s -----\n' "$lines" "$file" >&2
+        tail -n "$lines" "$file" >&2
+        printf -- '----- end of %s -----\n' "$file" >&2
+    else
+        printf -- '(%s is empty or missing)\n' "$file" >&2
+    fi
+}
