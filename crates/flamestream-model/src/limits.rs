@@ -12,7 +12,8 @@ pub struct Limits {
     pub max_decompressed_bytes: u64,
     /// Most samples in one profile.
     pub max_samples: u64,
-    /// Deepest stack kept; deeper stacks are truncated at the root side, not rejected.
+    /// Deepest stack kept; deeper stacks keep their root-most frames (pprof, folded) or
+    /// leaf-most frames (JFR, as Pyroscope does), and are never rejected.
     pub max_stack_depth: usize,
     /// Most labels on one series.
     pub max_labels: usize,

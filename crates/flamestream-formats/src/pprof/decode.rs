@@ -1,0 +1,583 @@
+//! The fast pprof path: reads the wire format directly, in two passes.
+//!
+//! 1. The top-level fields: sample types, period type, string table and functions are decoded;
+//!    locations and samples are kept as byte slices (samples may come before the string table).
+//! 2. Each location becomes a precomputed root-first run of frame ids; each sample's stack is
+//!    assembled from those runs into one reused buffer and added to the series of its label
+//!    set. No allocation per sample except for new stacks and new label sets.
+
+use super::{profile_type_for, SampleTypeConfig, SampleTypeInfo};
+use crate::varint::{Reader, WireError, WT_LEN};
+use crate::{truncate_symbol, DecodeError};
+use flamestream_model::labels::validate_label;
+use flamestream_model::{FrameTable, LabelSet, LimitExceeded, Limits, Series};
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+
+fn invalid(detail: impl Into<String>) -> DecodeError {
+    DecodeError::Invalid {
+        format: "pprof",
+        detail: detail.into(),
+    }
+}
+
+fn wire(what: &str, e: WireError) -> DecodeError {
+    invalid(format!("{what}: {e}"))
+}
+
+/// One decoded series and whether its values are cumulative.
+#[derive(Debug, Clone)]
+pub struct DecodedSeries {
+    /// The series.
+    pub series: Series,
+    /// True when its sample type is cumulative (delta against `prev_profile`).
+    pub cumulative: bool,
+}
+
+/// Maps protobuf ids (location, function) to dense indices: a vector when the ids are dense
+/// (the usual case), a hash map otherwise.
+enum IdIndex {
+    Dense(Vec<u32>),
+    Sparse(FxHashMap<u64, u32>),
+}
+
+const NONE: u32 = u32::MAX;
+
+impl IdIndex {
+    fn build(ids: impl Iterator<Item = u64> + Clone, n: usize) -> Self {
+        let max = ids.clone().max().unwrap_or(0);
+        if max <= (n as u64).saturating_mul(4).saturating_add(1024) {
+            let mut v = vec![NONE; max as usize + 1];
+            for (i, id) in ids.enumerate() {
+                v[id as usize] = i as u32;
+            }
+            IdIndex::Dense(v)
+        } else {
+            let mut m = FxHashMap::default();
+            m.reserve(n);
+            for (i, id) in ids.enumerate() {
+                m.insert(id, i as u32);
+            }
+            IdIndex::Sparse(m)
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u64) -> Option<u32> {
+        match self {
+            IdIndex::Dense(v) => usize::try_from(id)
+                .ok()
+                .and_then(|i| v.get(i).copied())
+                .filter(|&i| i != NONE),
+            IdIndex::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+}
+
+struct Function {
+    id: u64,
+    name: u64,
+    system_name: u64,
+}
+
+/// Pass 1 output.
+struct Top<'a> {
+    sample_types: Vec<(u64, u64)>,
+    period_type: (u64, u64),
+    strings: Vec<&'a [u8]>,
+    functions: Vec<Function>,
+    locations: Vec<&'a [u8]>,
+    samples: Vec<&'a [u8]>,
+}
+
+fn value_type(buf: &[u8]) -> Result<(u64, u64), WireError> {
+    let mut r = Reader::new(buf);
+    let (mut t, mut u) = (0, 0);
+    while !r.is_empty() {
+        let (f, wt) = r.key()?;
+        match f {
+            1 => t = r.scalar(f, wt)?,
+            2 => u = r.scalar(f, wt)?,
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok((t, u))
+}
+
+fn function(buf: &[u8]) -> Result<Function, WireError> {
+    let mut r = Reader::new(buf);
+    let mut out = Function {
+        id: 0,
+        name: 0,
+        system_name: 0,
+    };
+    while !r.is_empty() {
+        let (f, wt) = r.key()?;
+        match f {
+            1 => out.id = r.scalar(f, wt)?,
+            2 => out.name = r.scalar(f, wt)?,
+            3 => out.system_name = r.scalar(f, wt)?,
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(out)
+}
+
+fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
+    let mut top = Top {
+        sample_types: Vec::new(),
+        period_type: (0, 0),
+        strings: Vec::new(),
+        functions: Vec::new(),
+        locations: Vec::new(),
+        samples: Vec::new(),
+    };
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        let at = r.position();
+        let (f, wt) = r
+            .key()
+            .map_err(|e| invalid(format!("not a protobuf: {e} at byte `{at}`")))?;
+        let res: Result<(), WireError> = (|| {
+            match f {
+                1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
+                2 => {
+                    let s = r.message(f, wt)?;
+                    top.samples.push(s);
+                }
+                4 => top.locations.push(r.message(f, wt)?),
+                5 => top.functions.push(function(r.message(f, wt)?)?),
+                6 => top.strings.push(r.message(f, wt)?),
+                11 => top.period_type = value_type(r.message(f, wt)?)?,
+                // mapping, drop/keep frames, times, period, comments, default type
+                _ => r.skip(wt)?,
+            }
+            Ok(())
+        })();
+        res.map_err(|e| {
+            invalid(format!(
+                "not a pprof profile: field `{f}` at byte `{at}`: {e}"
+            ))
+        })?;
+        if top.samples.len() as u64 > limits.max_samples {
+            // Count the rest cheaply so the error names the real number.
+            let mut n = top.samples.len() as u64;
+            while !r.is_empty() {
+                let Ok((f, wt)) = r.key() else { break };
+                if r.skip(wt).is_err() {
+                    break;
+                }
+                if f == 2 {
+                    n += 1;
+                }
+            }
+            return Err(LimitExceeded {
+                limit: "max_samples",
+                actual: n,
+                max: limits.max_samples,
+            }
+            .into());
+        }
+    }
+    Ok(top)
+}
+
+struct Strings<'a> {
+    raw: Vec<&'a [u8]>,
+}
+
+impl<'a> Strings<'a> {
+    fn get(&self, idx: u64, what: &str) -> Result<Cow<'a, str>, DecodeError> {
+        if idx == 0 && self.raw.is_empty() {
+            // A profile without a string table (e.g. empty): index 0 is the empty string.
+            return Ok(Cow::Borrowed(""));
+        }
+        let raw = usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.raw.get(i))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{what} string index `{idx}` is out of range: the string table has `{}` entries",
+                    self.raw.len()
+                ))
+            })?;
+        Ok(match std::str::from_utf8(raw) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        })
+    }
+}
+
+/// Decodes `data` into series whose stacks use `frames`. Used for both `profile` and
+/// `prev_profile`, so their stacks are comparable.
+///
+/// # Errors
+/// [`DecodeError::Invalid`] for malformed profiles, [`DecodeError::Limit`] for `max_samples`.
+pub fn decode_series(
+    data: &[u8],
+    frames: &mut FrameTable,
+    config: Option<&SampleTypeConfig>,
+    limits: &Limits,
+) -> Result<Vec<DecodedSeries>, DecodeError> {
+    let top = top_level(data, limits)?;
+    let strings = Strings { raw: top.strings };
+
+    // Sample types.
+    let n_types = top.sample_types.len();
+    let period_type = strings.get(top.period_type.0, "period type")?;
+    let period_unit = strings.get(top.period_type.1, "period unit")?;
+    let mut names = Vec::with_capacity(n_types);
+    for &(t, u) in &top.sample_types {
+        names.push((
+            strings.get(t, "sample type")?,
+            strings.get(u, "sample unit")?,
+        ));
+    }
+    let go_cpu = names.iter().any(|(t, u)| t == "cpu" && u == "nanoseconds");
+    let mut infos: Vec<Option<SampleTypeInfo>> = Vec::with_capacity(n_types);
+    for (t, u) in &names {
+        if go_cpu && t == "samples" && u == "count" {
+            infos.push(None);
+        } else {
+            infos.push(Some(profile_type_for(
+                t,
+                u,
+                &period_type,
+                &period_unit,
+                config,
+            )));
+        }
+    }
+
+    // Functions → frame ids, interned lazily.
+    let fn_index = IdIndex::build(top.functions.iter().map(|f| f.id), top.functions.len());
+    let mut fn_frame: Vec<u32> = vec![NONE; top.functions.len()];
+
+    // Locations → root-first runs of frame ids.
+    let mut loc_ids: Vec<u64> = Vec::with_capacity(top.locations.len());
+    let mut loc_span: Vec<(u32, u32)> = Vec::with_capacity(top.locations.len());
+    let mut loc_frames: Vec<u32> = Vec::with_capacity(top.locations.len() * 2);
+    let mut lines: Vec<u64> = Vec::new();
+    for (li, body) in top.locations.iter().enumerate() {
+        lines.clear();
+        let mut address = 0u64;
+        let mut id = 0u64;
+        let mut r = Reader::new(body);
+        let res: Result<(), WireError> = (|| {
+            while !r.is_empty() {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => id = r.scalar(f, wt)?,
+                    3 => address = r.scalar(f, wt)?,
+                    4 => {
+                        let mut lr = Reader::new(r.message(f, wt)?);
+                        let mut fid = 0;
+                        while !lr.is_empty() {
+                            let (f, wt) = lr.key()?;
+                            match f {
+                                1 => fid = lr.scalar(f, wt)?,
+                                _ => lr.skip(wt)?,
+                            }
+                        }
+                        lines.push(fid);
+                    }
+                    _ => r.skip(wt)?,
+                }
+            }
+            Ok(())
+        })();
+        res.map_err(|e| wire(&format!("location `{li}`"), e))?;
+        loc_ids.push(id);
+        let start = loc_frames.len() as u32;
+        let mut symbolized = false;
+        // The last line is the outermost caller: walk backwards for root-first order.
+        for &fid in lines.iter().rev() {
+            if fid == 0 {
+                continue;
+            }
+            let fi = fn_index.get(fid).ok_or_else(|| {
+                invalid(format!(
+                    "location `{id}` references unknown function id `{fid}`"
+                ))
+            })? as usize;
+            if fn_frame[fi] == NONE {
+                let f = &top.functions[fi];
+                let mut name = strings.get(f.name, "function name")?;
+                if name.is_empty() {
+                    name = strings.get(f.system_name, "function system name")?;
+                }
+                if name.is_empty() {
+                    continue;
+                }
+                fn_frame[fi] = frames.intern(truncate_symbol(&name, limits.max_symbol_bytes));
+            }
+            loc_frames.push(fn_frame[fi]);
+            symbolized = true;
+        }
+        if !symbolized {
+            let name = format!("0x{address:x}");
+            loc_frames.push(frames.intern(truncate_symbol(&name, limits.max_symbol_bytes)));
+        }
+        loc_span.push((start, loc_frames.len() as u32 - start));
+    }
+
+    let loc_index = IdIndex::build(loc_ids.iter().copied(), loc_ids.len());
+    drop(loc_ids);
+
+    // Samples. Stacks are deduplicated by the raw bytes of their location ids, and values are
+    // summed per (label group, stack) before they reach the series' stack maps, so a repeated
+    // stack costs one hash of its raw bytes.
+    let mut out: Vec<DecodedSeries> = Vec::new();
+    // label-pair key → group; group g's series for type i is group_series[g * n_types + i].
+    let mut groups: FxHashMap<Box<[(u64, u64)]>, u32> = FxHashMap::default();
+    let mut by_labels: FxHashMap<LabelSet, u32> = FxHashMap::default();
+    let mut group_series: Vec<u32> = Vec::new();
+    let mut key_ok: Vec<u8> = vec![0; strings.raw.len()];
+    let mut no_label_group: Option<u32> = None;
+
+    // raw location-id bytes → stack index; stacks live in one arena.
+    let mut stack_of: FxHashMap<Cow<'_, [u8]>, u32> = FxHashMap::default();
+    stack_of.reserve(top.samples.len());
+    let mut stack_arena: Vec<u32> = Vec::new();
+    let mut stack_span: Vec<(u32, u32)> = Vec::new();
+    // (group << 32 | stack) → accumulator index; n_types values per accumulator.
+    let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
+    acc_of.reserve(top.samples.len());
+    let mut acc_key: Vec<(u32, u32)> = Vec::new();
+    let mut acc_values: Vec<i64> = Vec::new();
+
+    let mut vals: Vec<i64> = Vec::with_capacity(n_types.max(1));
+    let mut pairs: Vec<(u64, u64)> = Vec::new();
+    let mut unpacked: Vec<u8> = Vec::new();
+    let mut locs: Vec<u64> = Vec::with_capacity(64);
+    let max_depth = limits.max_stack_depth;
+
+    for (si, sample) in top.samples.iter().enumerate() {
+        vals.clear();
+        pairs.clear();
+        unpacked.clear();
+        let mut packed: Option<&[u8]> = None;
+        let mut r = Reader::new(sample);
+        let res: Result<(), WireError> = (|| {
+            while !r.is_empty() {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => match wt {
+                        WT_LEN if packed.is_none() && unpacked.is_empty() => {
+                            packed = Some(r.len_delimited()?)
+                        }
+                        _ => {
+                            // Unpacked or split: re-encode as one packed run.
+                            if let Some(p) = packed.take() {
+                                unpacked.extend_from_slice(p);
+                            }
+                            r.repeated_varint(f, wt, |id| {
+                                push_varint(&mut unpacked, id);
+                                Ok(())
+                            })?;
+                        }
+                    },
+                    2 => r.repeated_varint(f, wt, |v| {
+                        vals.push(v as i64);
+                        Ok(())
+                    })?,
+                    3 => {
+                        let mut lr = Reader::new(r.message(f, wt)?);
+                        let (mut k, mut s) = (0u64, 0u64);
+                        while !lr.is_empty() {
+                            let (f, wt) = lr.key()?;
+                            match f {
+                                1 => k = lr.scalar(f, wt)?,
+                                2 => s = lr.scalar(f, wt)?,
+                                _ => lr.skip(wt)?,
+                            }
+                        }
+                        if s != 0 {
+                            pairs.push((k, s));
+                        }
+                    }
+                    _ => r.skip(wt)?,
+                }
+            }
+            Ok(())
+        })();
+        res.map_err(|e| wire(&format!("sample `{si}`"), e))?;
+        if vals.len() != n_types {
+            return Err(invalid(format!(
+                "sample `{si}` has `{}` values but the profile has `{n_types}` sample types",
+                vals.len()
+            )));
+        }
+        if vals.iter().zip(&infos).all(|(&v, i)| v <= 0 || i.is_none()) {
+            continue;
+        }
+
+        // Stack, root first, built once per distinct run of location ids.
+        let key: Cow<'_, [u8]> = match packed {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(unpacked.clone()),
+        };
+        let stack = match stack_of.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let start = stack_arena.len();
+                // Leaf first on the wire: walk the ids backwards.
+                locs.clear();
+                let mut ids = Reader::new(e.key());
+                while !ids.is_empty() {
+                    locs.push(
+                        ids.varint()
+                            .map_err(|e| wire(&format!("sample `{si}` location ids"), e))?,
+                    );
+                }
+                for &id in locs.iter().rev() {
+                    let li = loc_index.get(id).ok_or_else(|| {
+                        invalid(format!(
+                            "sample `{si}` references unknown location id `{id}`"
+                        ))
+                    })?;
+                    let (s, len) = loc_span[li as usize];
+                    for &f in &loc_frames[s as usize..(s + len) as usize] {
+                        stack_arena.push(f);
+                    }
+                    if stack_arena.len() - start >= max_depth {
+                        stack_arena.truncate(start + max_depth);
+                        break;
+                    }
+                }
+                let i = stack_span.len() as u32;
+                stack_span.push((start as u32, (stack_arena.len() - start) as u32));
+                e.insert(i);
+                i
+            }
+        };
+
+        // Label group.
+        let group = if pairs.is_empty() {
+            match no_label_group {
+                Some(g) => g,
+                None => {
+                    let g = new_group(
+                        &LabelSet::new(),
+                        &infos,
+                        &mut out,
+                        &mut by_labels,
+                        &mut group_series,
+                    );
+                    no_label_group = Some(g);
+                    g
+                }
+            }
+        } else {
+            pairs.sort_unstable();
+            match groups.get(&pairs[..]) {
+                Some(&g) => g,
+                None => {
+                    let mut set = LabelSet::new();
+                    for &(k, v) in &pairs {
+                        let ki = usize::try_from(k).unwrap_or(usize::MAX);
+                        let state = key_ok.get(ki).copied().unwrap_or(2);
+                        if state == 2 {
+                            continue;
+                        }
+                        let name = strings.get(k, "label key")?;
+                        let value = strings.get(v, "label value")?;
+                        if state == 0 {
+                            let ok = validate_label(&name, "", limits).is_ok();
+                            key_ok[ki] = if ok { 1 } else { 2 };
+                            if !ok {
+                                continue;
+                            }
+                        }
+                        if value.len() > limits.max_label_value_bytes
+                            || set.len() >= limits.max_labels
+                        {
+                            continue;
+                        }
+                        set.insert(name.into_owned(), value.into_owned());
+                    }
+                    let g = new_group(&set, &infos, &mut out, &mut by_labels, &mut group_series);
+                    groups.insert(pairs.as_slice().into(), g);
+                    g
+                }
+            }
+        };
+
+        let acc = *acc_of
+            .entry((u64::from(group) << 32) | u64::from(stack))
+            .or_insert_with(|| {
+                acc_key.push((group, stack));
+                acc_values.resize(acc_values.len() + n_types, 0);
+                (acc_key.len() - 1) as u32
+            }) as usize;
+        let slot = &mut acc_values[acc * n_types..(acc + 1) * n_types];
+        for (a, &v) in slot.iter_mut().zip(vals.iter()) {
+            if v > 0 {
+                *a = a.saturating_add(v);
+            }
+        }
+    }
+
+    for (acc, &(group, stack)) in acc_key.iter().enumerate() {
+        let (start, len) = stack_span[stack as usize];
+        let frames = &stack_arena[start as usize..(start + len) as usize];
+        let base = group as usize * n_types;
+        for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
+            .iter()
+            .enumerate()
+        {
+            let s = group_series[base + i];
+            if v > 0 && s != NONE {
+                out[s as usize].series.samples.add(frames, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates (or reuses, when another label-pair key gave the same set) the series of a label
+/// set for every kept sample type; returns the group id.
+fn new_group(
+    set: &LabelSet,
+    infos: &[Option<SampleTypeInfo>],
+    out: &mut Vec<DecodedSeries>,
+    by_labels: &mut FxHashMap<LabelSet, u32>,
+    group_series: &mut Vec<u32>,
+) -> u32 {
+    let n = infos.len();
+    // Groups are numbered in creation order; each holds `n` series slots.
+    let g = group_series.len().checked_div(n).unwrap_or(by_labels.len()) as u32;
+    if let Some(&g) = by_labels.get(set) {
+        let base = g as usize * n;
+        let copy: Vec<u32> = group_series[base..base + n].to_vec();
+        group_series.extend(copy);
+    } else {
+        for info in infos {
+            match info {
+                Some(info) => {
+                    group_series.push(out.len() as u32);
+                    out.push(DecodedSeries {
+                        series: Series::new(
+                            info.profile_type.clone(),
+                            info.aggregation,
+                            set.clone(),
+                        ),
+                        cumulative: info.cumulative,
+                    });
+                }
+                None => group_series.push(NONE),
+            }
+        }
+    }
+    by_labels.entry(set.clone()).or_insert(g);
+    g
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}

@@ -1,0 +1,218 @@
+//! A minimal protobuf wire reader (and LEB128 varints for trie/tree), used on the hot paths
+//! where prost's owned messages would allocate per sample.
+
+/// Why the wire bytes could not be read. Turned into `DecodeError::Invalid` by the callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WireError {
+    /// The input ended inside a value.
+    Truncated,
+    /// A varint longer than 10 bytes.
+    VarintTooLong,
+    /// A field number 0 or a wire type protobuf does not define (3, 4, 6, 7: groups are refused).
+    BadTag(u64),
+    /// A field with the wrong wire type for its declared type.
+    WrongWireType { field: u32, wire_type: u8 },
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WireError::Truncated => f.write_str("input ends inside a value"),
+            WireError::VarintTooLong => f.write_str("varint longer than 10 bytes"),
+            WireError::BadTag(t) => write!(f, "invalid field tag `{t}`"),
+            WireError::WrongWireType { field, wire_type } => {
+                write!(f, "field `{field}` has wire type `{wire_type}`")
+            }
+        }
+    }
+}
+
+/// Protobuf wire types we accept.
+pub(crate) const WT_VARINT: u8 = 0;
+pub(crate) const WT_I64: u8 = 1;
+pub(crate) const WT_LEN: u8 = 2;
+pub(crate) const WT_I32: u8 = 5;
+
+/// A cursor over protobuf (or plain LEB128) bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Reads one unsigned LEB128 varint (at most 10 bytes).
+    #[inline(always)]
+    pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+        // Fast paths: one and two bytes (ids and small values).
+        if let Some(&b0) = self.buf.get(self.pos) {
+            if b0 < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b0));
+            }
+            if let Some(&b1) = self.buf.get(self.pos + 1) {
+                if b1 < 0x80 {
+                    self.pos += 2;
+                    return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+                }
+            }
+        }
+        self.varint_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos).ok_or(WireError::Truncated)?;
+            self.pos += 1;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(WireError::VarintTooLong)
+    }
+
+    /// Reads `n` bytes.
+    #[inline]
+    pub(crate) fn bytes(&mut self, n: u64) -> Result<&'a [u8], WireError> {
+        let n = usize::try_from(n).map_err(|_| WireError::Truncated)?;
+        if n > self.remaining() {
+            return Err(WireError::Truncated);
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Reads a length-delimited payload.
+    #[inline]
+    pub(crate) fn len_delimited(&mut self) -> Result<&'a [u8], WireError> {
+        let n = self.varint()?;
+        self.bytes(n)
+    }
+
+    /// Reads a field key: `(field number, wire type)`.
+    #[inline]
+    pub(crate) fn key(&mut self) -> Result<(u32, u8), WireError> {
+        let k = self.varint()?;
+        let wt = (k & 7) as u8;
+        let field = k >> 3;
+        if field == 0
+            || field > u64::from(u32::MAX >> 3)
+            || !matches!(wt, WT_VARINT | WT_I64 | WT_LEN | WT_I32)
+        {
+            return Err(WireError::BadTag(k));
+        }
+        Ok((field as u32, wt))
+    }
+
+    /// Skips the value of a field of wire type `wt`.
+    pub(crate) fn skip(&mut self, wt: u8) -> Result<(), WireError> {
+        match wt {
+            WT_VARINT => self.varint().map(|_| ()),
+            WT_I64 => self.bytes(8).map(|_| ()),
+            WT_LEN => self.len_delimited().map(|_| ()),
+            WT_I32 => self.bytes(4).map(|_| ()),
+            other => Err(WireError::BadTag(u64::from(other))),
+        }
+    }
+
+    /// Reads a varint-typed scalar field value (`int64`, `uint64`, `bool`…).
+    #[inline]
+    pub(crate) fn scalar(&mut self, field: u32, wt: u8) -> Result<u64, WireError> {
+        if wt != WT_VARINT {
+            return Err(WireError::WrongWireType {
+                field,
+                wire_type: wt,
+            });
+        }
+        self.varint()
+    }
+
+    /// Reads a length-delimited field value (strings, bytes, messages).
+    #[inline]
+    pub(crate) fn message(&mut self, field: u32, wt: u8) -> Result<&'a [u8], WireError> {
+        if wt != WT_LEN {
+            return Err(WireError::WrongWireType {
+                field,
+                wire_type: wt,
+            });
+        }
+        self.len_delimited()
+    }
+
+    /// Reads a repeated varint field, packed (`wt == 2`) or not, calling `f` for each value.
+    #[inline]
+    pub(crate) fn repeated_varint(
+        &mut self,
+        field: u32,
+        wt: u8,
+        mut f: impl FnMut(u64) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        match wt {
+            WT_VARINT => f(self.varint()?),
+            WT_LEN => {
+                let mut inner = Reader::new(self.len_delimited()?);
+                while !inner.is_empty() {
+                    f(inner.varint()?)?;
+                }
+                Ok(())
+            }
+            _ => Err(WireError::WrongWireType {
+                field,
+                wire_type: wt,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        let mut r = Reader::new(&[
+            0x01, 0xac, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        assert_eq!(r.varint(), Ok(1));
+        assert_eq!(r.varint(), Ok(300));
+        assert_eq!(r.varint(), Ok(u64::MAX));
+        assert!(r.is_empty());
+        assert_eq!(Reader::new(&[0x80]).varint(), Err(WireError::Truncated));
+        assert_eq!(
+            Reader::new(&[0x80; 11]).varint(),
+            Err(WireError::VarintTooLong)
+        );
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(Reader::new(&[0x0a]).key(), Ok((1, WT_LEN)));
+        assert_eq!(Reader::new(&[0x00]).key(), Err(WireError::BadTag(0)));
+        assert_eq!(Reader::new(&[0x0b]).key(), Err(WireError::BadTag(0x0b)));
+        assert_eq!(
+            Reader::new(&[0x0a, 0x05, 1]).len_delimited(),
+            Err(WireError::Truncated)
+        );
+    }
+}
