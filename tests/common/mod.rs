@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod clickhouse;
+pub mod kafka;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -208,7 +211,12 @@ impl Server {
 
     /// numTicks of `query`, polled until it equals `want` or 20 s pass.
     pub fn wait_total(&self, query: &str, want: i64) -> i64 {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_total_for(query, want, Duration::from_secs(20))
+    }
+
+    /// numTicks of `query`, polled until it equals `want` or `limit` passes.
+    pub fn wait_total_for(&self, query: &str, want: i64, limit: Duration) -> i64 {
+        let deadline = Instant::now() + limit;
         loop {
             let got = self.render(query)["flamebearer"]["numTicks"]
                 .as_i64()

@@ -42,9 +42,15 @@ fn client_error(e: KafkaError) -> String {
 }
 
 /// The edge side: an idempotent producer.
+///
+/// A producer that the broker stops accepting (e.g. a broker restarted without the idempotent
+/// producer's state, which answers every batch with an error) is replaced by a fresh one with
+/// a new producer id; uploads in between are answered 503 and retried by the clients.
 #[derive(Clone)]
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: Arc<std::sync::RwLock<(u64, FutureProducer<BrokerWatch>)>>,
+    lost: Arc<AtomicBool>,
+    config: Arc<ClientConfig>,
     topic: Arc<str>,
     max_message_bytes: u64,
 }
@@ -73,12 +79,46 @@ impl KafkaPublisher {
         for (k, v) in &s.producer {
             c.set(k, v);
         }
-        let producer: FutureProducer = c.create().map_err(client_error)?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let producer: FutureProducer<BrokerWatch> = c
+            .create_with_context(BrokerWatch { lost: lost.clone() })
+            .map_err(client_error)?;
         Ok(KafkaPublisher {
-            producer,
+            producer: Arc::new(std::sync::RwLock::new((0, producer))),
+            lost,
+            config: Arc::new(c),
             topic: s.topic.as_str().into(),
             max_message_bytes: s.max_message_bytes,
         })
+    }
+
+    fn current(&self) -> (u64, FutureProducer<BrokerWatch>) {
+        let guard = self.producer.read().unwrap_or_else(|e| e.into_inner());
+        (guard.0, guard.1.clone())
+    }
+
+    /// Replaces generation `generation` of the producer by a fresh one (once, whoever asks).
+    fn replace(&self, generation: u64, reason: &KafkaError) {
+        let mut guard = self.producer.write().unwrap_or_else(|e| e.into_inner());
+        if guard.0 != generation {
+            return;
+        }
+        // Nothing of the old producer may reach the broker later under its old producer id.
+        guard
+            .1
+            .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+        match self
+            .config
+            .create_with_context::<_, FutureProducer<BrokerWatch>>(BrokerWatch {
+                lost: self.lost.clone(),
+            }) {
+            Ok(fresh) => {
+                tracing::warn!(error = %reason, "kafka producer replaced by a new one (new producer id)");
+                metrics::counter!("flamestream_bus_producer_replacements_total").increment(1);
+                *guard = (generation + 1, fresh);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot create a new kafka producer"),
+        }
     }
 
     /// Publishes and waits for the delivery report.
@@ -113,7 +153,17 @@ impl KafkaPublisher {
             .key(key)
             .payload(&payload[..])
             .headers(headers);
-        let future = match self.producer.send_result(record) {
+        let (mut generation, mut producer) = self.current();
+        if self.lost.swap(false, Ordering::SeqCst) {
+            // Every broker went away: start over with a new producer id rather than resume the
+            // old sequence against a broker that may have restarted without its state.
+            self.replace(
+                generation,
+                &KafkaError::MessageProduction(RDKafkaErrorCode::AllBrokersDown),
+            );
+            (generation, producer) = self.current();
+        }
+        let future = match producer.send_result(record) {
             Ok(f) => f,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 return Err(PublishError::Full { capacity: 100_000 })
@@ -134,9 +184,14 @@ impl KafkaPublisher {
                     max: self.max_message_bytes,
                 })
             }
-            Ok(Err((e, _))) => Err(PublishError::Unavailable(format!(
-                "kafka did not confirm the upload: {e}"
-            ))),
+            Ok(Err((e, _))) => {
+                if needs_new_producer(&e) || producer.client().fatal_error().is_some() {
+                    self.replace(generation, &e);
+                }
+                Err(PublishError::Unavailable(format!(
+                    "kafka did not confirm the upload: {e}"
+                )))
+            }
             Err(_) => Err(PublishError::Unavailable(
                 "kafka producer is shutting down".into(),
             )),
@@ -145,12 +200,56 @@ impl KafkaPublisher {
 
     /// Waits up to `timeout` for queued messages to be delivered.
     pub fn flush(&self, timeout: Duration) {
-        let _ = self.producer.flush(timeout);
+        let _ = self.current().1.flush(timeout);
     }
 
     /// Messages waiting in librdkafka's queue.
     pub fn queue_len(&self) -> i32 {
-        self.producer.in_flight_count()
+        self.current().1.in_flight_count()
+    }
+}
+
+/// Producer context that notices when the connection to the brokers is lost: the next upload
+/// then starts a new producer (new producer id) instead of resuming the old idempotent
+/// sequence against a broker that may have restarted without its producer state (Tansu 0.6
+/// even crashes its storage on that).
+pub struct BrokerWatch {
+    lost: Arc<AtomicBool>,
+}
+
+impl ClientContext for BrokerWatch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        ) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        tracing::warn!(error = %error, reason, "kafka producer error");
+    }
+}
+
+/// Errors after which the producer is no longer accepted by the broker (as opposed to the
+/// broker being unreachable, which the same producer survives).
+fn needs_new_producer(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    match e.rdkafka_error_code() {
+        Some(
+            MessageTimedOut
+            | BrokerTransportFailure
+            | AllBrokersDown
+            | QueueFull
+            | MessageSizeTooLarge
+            | NotLeaderForPartition
+            | LeaderNotAvailable
+            | RequestTimedOut
+            | NetworkException
+            | NotEnoughReplicas
+            | NotEnoughReplicasAfterAppend
+            | UnknownTopicOrPartition,
+        ) => false,
+        Some(_) => true,
+        None => false,
     }
 }
 
@@ -202,6 +301,9 @@ pub struct KafkaSubscriber {
     state: Arc<RebalanceState>,
     commits: bool,
 }
+
+/// `partition → (start offset, end offset)` of a replay.
+pub type PartitionRanges = BTreeMap<i32, (i64, i64)>;
 
 /// Where a replay starts or ends on each partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +367,7 @@ impl KafkaSubscriber {
         s: &KafkaSettings,
         from: &Bound,
         to: &Bound,
-    ) -> Result<(KafkaSubscriber, BTreeMap<i32, (i64, i64)>), String> {
+    ) -> Result<(KafkaSubscriber, PartitionRanges), String> {
         let mut settings = s.clone();
         settings.group_id = format!("{}-replay-{}", s.group_id, std::process::id());
         let mut c = ClientConfig::new();
@@ -424,6 +526,25 @@ impl KafkaSubscriber {
                 Duration::from_secs(10),
             )
             .map_err(client_error)
+    }
+
+    /// Where the group resumes `partition` when the store holds nothing for it: the committed
+    /// offset, else the first offset still in the topic (blocking lookups, ≤ 10 s).
+    pub fn resume_offset(&self, partition: i32) -> Option<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, partition);
+        if let Ok(committed) = self.consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+            if let Some(Offset::Offset(o)) = committed
+                .find_partition(&self.topic, partition)
+                .map(|e| e.offset())
+            {
+                return Some(o);
+            }
+        }
+        self.consumer
+            .fetch_watermarks(&self.topic, partition, Duration::from_secs(5))
+            .ok()
+            .map(|(low, _)| low)
     }
 
     /// The shared consumer (for commits and lag).

@@ -171,6 +171,15 @@ impl Subscriber {
         }
     }
 
+    /// Where `partition` resumes when the store holds nothing for it (Kafka: committed offset,
+    /// else the earliest); `None` when unknown.
+    pub fn resume_offset(&self, partition: i32) -> Option<i64> {
+        match self {
+            Subscriber::Memory(_) => None,
+            Subscriber::Kafka(s) => s.resume_offset(partition),
+        }
+    }
+
     /// Moves the read position of `partition` (after a write conflict).
     ///
     /// # Errors

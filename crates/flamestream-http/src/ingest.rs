@@ -86,10 +86,7 @@ pub fn tenant(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
     }
 }
 
-fn header<'a>(
-    headers: &'a HeaderMap,
-    name: actix_web::http::header::HeaderName,
-) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -224,10 +221,12 @@ async fn ingest(
     let now = now_ns();
     let (from_ns, until_ns) =
         time_range(&params, limits, now).map_err(|e| reject(fmt, e, "time_range"))?;
-    let body = read_capped(&req, payload, limits.max_body_bytes).await.map_err(|e| {
-        metrics::counter!(m::INGEST_REQUESTS, "format" => fmt, "status" => e.status.as_str().to_string()).increment(1);
-        e
-    })?;
+    let body = read_capped(&req, payload, limits.max_body_bytes)
+        .await
+        .inspect_err(|e| {
+            metrics::counter!(m::INGEST_REQUESTS, "format" => fmt, "status" => e.status.as_str().to_string())
+                .increment(1);
+        })?;
     metrics::counter!(m::INGEST_RECEIVED_BYTES, "format" => fmt).increment(body.len() as u64);
     if body.is_empty() {
         return Err(reject(

@@ -448,7 +448,7 @@ impl PipelineConfig {
                 ));
             }
         }
-        for (k, _) in &self.ingest.extra_labels {
+        for k in self.ingest.extra_labels.keys() {
             if let Err(e) = flamestream_model::labels::validate_label(k, "", &self.limits) {
                 errors.push(format!("`ingest.extra_labels`: {e}"));
             }

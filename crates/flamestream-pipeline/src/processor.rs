@@ -26,7 +26,7 @@ use flamestream_model::WindowFlush;
 use flamestream_store::{WriteOutcome, Writer};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use futures_util::FutureExt;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -116,6 +116,12 @@ pub async fn run_with(
     }
     // Bumped when a partition's unflushed data is dropped; older results and flushes are void.
     let mut epochs: FxHashMap<i32, u64> = FxHashMap::default();
+    // Partitions whose next delivery must line up with the stored position (after an
+    // assignment or a drop): a consumer that resumes past it is moved back, once.
+    let mut verify_all = durable;
+    let mut verified: FxHashSet<i32> = FxHashSet::default();
+    let mut verify: FxHashSet<i32> = FxHashSet::default();
+    let mut seeked: FxHashSet<i32> = FxHashSet::default();
 
     let (flush_tx, flush_rx) = mpsc::channel::<(WindowFlush, u64)>(2);
     let (conflict_tx, mut conflict_rx) = mpsc::channel::<(i32, i64)>(64);
@@ -148,6 +154,8 @@ pub async fn run_with(
         // Rebalances: forget revoked partitions, reload positions after an assignment.
         for p in subscriber.take_revoked() {
             *epochs.entry(p).or_default() += 1;
+            verify.insert(p);
+            seeked.remove(&p);
             aggregate
                 .send(DropPartition(p))
                 .await
@@ -156,6 +164,9 @@ pub async fn run_with(
         }
         if subscriber.take_assigned() {
             stored = load_positions(&write, &source).await?;
+            verify_all = true;
+            verified.clear();
+            seeked.clear();
             tracing::info!(?stored, "stored positions reloaded after an assignment");
         }
         tokio::select! {
@@ -173,6 +184,8 @@ pub async fn run_with(
                 aggregate.send(DropPartition(partition)).await.map_err(|e| format!("aggregator stopped: {e}"))?;
                 extra_positions.retain(|(q, _)| *q != partition);
                 stored.insert(partition, stored_next);
+                verify.insert(partition);
+                seeked.insert(partition);
                 if let Err(e) = subscriber.seek(partition, stored_next) {
                     tracing::warn!(partition, stored_next, error = %e, "seek after a write conflict failed");
                 }
@@ -221,6 +234,32 @@ pub async fn run_with(
                             if d.offset + 1 >= end {
                                 done_partitions.insert(d.partition, true);
                             }
+                        }
+                        let p = d.partition;
+                        if verify.contains(&p) || (verify_all && !verified.contains(&p)) {
+                            // The first delivery after an assignment or a drop must start where
+                            // the store stops (or, with nothing stored, where the group resumes).
+                            let expected = match stored.get(&p) {
+                                Some(&s) => Some(s),
+                                None => subscriber.resume_offset(p),
+                            };
+                            if let Some(s) = expected {
+                                if d.offset > s {
+                                    if !seeked.contains(&p) {
+                                        tracing::info!(partition = p, offset = d.offset, expected = s, "consumer resumed past the expected position; moving it back");
+                                        if let Err(e) = subscriber.seek(p, s) {
+                                            tracing::warn!(partition = p, error = %e, "seek to the expected position failed");
+                                        }
+                                        seeked.insert(p);
+                                        continue;
+                                    }
+                                    tracing::warn!(partition = p, offset = d.offset, expected = s, "offsets before the first available one are gone from the topic");
+                                }
+                            }
+                            tracing::info!(partition = p, offset = d.offset, stored = ?stored.get(&p), "partition position verified");
+                            verify.remove(&p);
+                            verified.insert(p);
+                            seeked.remove(&p);
                         }
                         if stored.get(&d.partition).is_some_and(|next| d.offset < *next) {
                             metrics::counter!(crate::metrics::DECODE_ALREADY_STORED).increment(1);

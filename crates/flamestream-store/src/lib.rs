@@ -1,6 +1,7 @@
 //! Where aggregated windows live, and how they are read back.
 //!
 //! - [`sqlite`]: the embedded default, one file.
+//! - [`clickhouse`]: the scale store, over HTTP.
 //! - [`selector`]: `type{label="value",...}` selectors with `=`, `!=`, `=~`, `!~`.
 //! - [`flamegraph`]: stacks → Pyroscope flamebearer JSON, with `maxNodes` truncation.
 //! - [`query`]: the store-agnostic query functions the HTTP API calls.
@@ -8,6 +9,7 @@
 //! Every store implements [`Reader`] and [`Writer`]; the query code only sees those, so a
 //! render is identical whichever store holds the data.
 
+pub mod clickhouse;
 pub mod flamegraph;
 pub mod query;
 pub mod selector;

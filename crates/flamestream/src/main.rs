@@ -165,7 +165,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Check { pipeline } => {
             let config = validated(load(&pipeline)?, "pipeline")?;
-            serve::check(&config)
+            // The Kafka client needs a runtime even for metadata look-ups.
+            actix_rt::System::new().block_on(async { serve::check(&config) })
         }
         Command::Replay {
             pipeline,
@@ -186,10 +187,29 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Migrate { pipeline } => {
             let config = validated(load(&pipeline)?, "pipeline")?;
-            let path = config.sqlite_path();
-            flamestream_store::sqlite::SqliteStore::open(&path)
-                .with_context(|| format!("cannot open `{}`", path.display()))?;
-            println!("sqlite schema is current at {}", path.display());
+            match config.store.kind {
+                flamestream_pipeline::config::StoreKind::Sqlite => {
+                    let path = config.sqlite_path();
+                    flamestream_store::sqlite::SqliteStore::open(&path)
+                        .with_context(|| format!("cannot open `{}`", path.display()))?;
+                    println!("sqlite schema is current at {}", path.display());
+                }
+                flamestream_pipeline::config::StoreKind::Clickhouse => {
+                    let store = serve::clickhouse(&config)?;
+                    let url = &config.store.clickhouse.url;
+                    let version = store
+                        .ping()
+                        .with_context(|| format!("clickhouse at `{url}` does not answer"))?;
+                    let applied = store
+                        .migrate()
+                        .with_context(|| format!("migrating clickhouse at `{url}`"))?;
+                    println!(
+                        "clickhouse {version} at {url}: schema of `{}` is current ({} statement(s) run, all idempotent)",
+                        config.store.clickhouse.database,
+                        applied.len()
+                    );
+                }
+            }
             Ok(())
         }
     }

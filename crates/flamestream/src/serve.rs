@@ -8,8 +8,9 @@ use flamestream_bus::{memory, Publisher, Subscriber};
 use flamestream_http::AppState;
 use flamestream_pipeline::config::{StoreKind, TransportKind};
 use flamestream_pipeline::{PipelineConfig, Role};
+use flamestream_store::clickhouse::{ClickhouseSettings, ClickhouseStore};
 use flamestream_store::sqlite::SqliteStore;
-use flamestream_store::{Reader, Writer};
+use flamestream_store::{Reader, StoreError, Writer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -38,14 +39,65 @@ pub fn kafka_settings(config: &PipelineConfig) -> KafkaSettings {
     }
 }
 
-/// A writer for the pipeline's store.
-pub fn writer_for(config: &PipelineConfig) -> anyhow::Result<Box<dyn Writer>> {
+/// The ClickHouse store of a pipeline.
+pub fn clickhouse(config: &PipelineConfig) -> anyhow::Result<ClickhouseStore> {
+    let c = &config.store.clickhouse;
+    Ok(ClickhouseStore::new(ClickhouseSettings {
+        url: c.url.clone(),
+        database: c.database.clone(),
+        user: c.user.clone(),
+        password: c.password.clone(),
+        ttl_days: c.ttl_days,
+    })?)
+}
+
+/// A reader and a writer (or `None`).
+pub type StoreHandles = (Arc<dyn Reader>, Option<Box<dyn Writer>>);
+
+/// The store of a pipeline as a reader, and a writer when `for_writing`.
+///
+/// A ClickHouse that does not answer yet is not fatal (writes retry with backoff); a
+/// ClickHouse without the schema is: run `flamestream migrate`.
+pub fn open_store(config: &PipelineConfig, for_writing: bool) -> anyhow::Result<StoreHandles> {
     match config.store.kind {
-        StoreKind::Sqlite => Ok(Box::new(sqlite(config)?.writer()?)),
+        StoreKind::Sqlite => {
+            let store = sqlite(config)?;
+            let writer: Option<Box<dyn Writer>> = if for_writing {
+                Some(Box::new(store.writer()?))
+            } else {
+                None
+            };
+            Ok((Arc::new(store), writer))
+        }
         StoreKind::Clickhouse => {
-            anyhow::bail!("the clickhouse store is not built into this version yet")
+            let store = clickhouse(config)?;
+            match store.check_schema() {
+                Ok(()) => {}
+                Err(StoreError::Unavailable(e)) => tracing::warn!(
+                    error = %e,
+                    url = %config.store.clickhouse.url,
+                    "clickhouse does not answer yet; writes will retry"
+                ),
+                Err(e) => anyhow::bail!(
+                    "clickhouse at `{}` is not ready: {e}",
+                    config.store.clickhouse.url
+                ),
+            }
+            let writer: Option<Box<dyn Writer>> = if for_writing {
+                Some(Box::new(store.writer()?))
+            } else {
+                None
+            };
+            Ok((Arc::new(store), writer))
         }
     }
+}
+
+/// A writer for the pipeline's store.
+pub fn writer_for(config: &PipelineConfig) -> anyhow::Result<Box<dyn Writer>> {
+    open_store(config, true)?
+        .1
+        .ok_or_else(|| anyhow::anyhow!("the store has no writer"))
 }
 
 /// Connectivity checks for `flamestream check`.
@@ -56,7 +108,17 @@ pub fn check(config: &PipelineConfig) -> anyhow::Result<()> {
             println!("ok: sqlite store at {}", store.path().display());
         }
         StoreKind::Clickhouse => {
-            anyhow::bail!("the clickhouse store is not built into this version yet")
+            let store = clickhouse(config)?;
+            let version = store.ping().map_err(|e| {
+                anyhow::anyhow!("clickhouse at `{}`: {e}", config.store.clickhouse.url)
+            })?;
+            store.check_schema().map_err(|e| {
+                anyhow::anyhow!("clickhouse at `{}`: {e}", config.store.clickhouse.url)
+            })?;
+            println!(
+                "ok: clickhouse {version} at {} has the flamestream schema in `{}`",
+                config.store.clickhouse.url, config.store.clickhouse.database
+            );
         }
     }
     match config.transport.kind {
@@ -141,22 +203,13 @@ pub async fn serve(config: PipelineConfig) -> anyhow::Result<()> {
     let flush_publisher = publisher.clone();
     let subscriber = subscriber.filter(|_| config.runs(Role::Process));
 
-    let (store_reader, store_writer): (Option<Arc<dyn Reader>>, Option<Box<dyn Writer>>) =
-        match config.store.kind {
-            StoreKind::Sqlite => {
-                let needs = config.runs(Role::Process) || config.runs(Role::Query);
-                if needs {
-                    let store = sqlite(&config)?;
-                    let writer: Box<dyn Writer> = Box::new(store.writer()?);
-                    (Some(Arc::new(store) as Arc<dyn Reader>), Some(writer))
-                } else {
-                    (None, None)
-                }
-            }
-            StoreKind::Clickhouse => {
-                anyhow::bail!("the clickhouse store is not built into this version yet")
-            }
-        };
+    let needs_store = config.runs(Role::Process) || config.runs(Role::Query);
+    let (store_reader, store_writer) = if needs_store {
+        let (reader, writer) = open_store(&config, config.runs(Role::Process))?;
+        (Some(reader), writer)
+    } else {
+        (None, None)
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let processor = match (subscriber, store_writer) {
