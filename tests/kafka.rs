@@ -403,3 +403,65 @@ fn two_consumers_in_one_group_split_partitions_and_keep_totals_exact() {
     assert!(la.is_some() && lb.is_some(), "A: {la:?}, B: {lb:?}");
     assert_ne!(la, lb, "the two members hold different partitions");
 }
+
+#[test]
+fn edges_in_two_clusters_feed_one_central_group_with_cluster_labels() {
+    let broker = Broker::start();
+    broker.create_topic("flamestream.profiles.raw", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let edge_cfg = broker.pipeline(dir.path(), "edge", &["ingest"], "g", &db);
+    let central_cfg = broker.pipeline(
+        dir.path(),
+        "central",
+        &["process", "query"],
+        "g-central",
+        &db,
+    );
+    let data = dir.path().to_str().unwrap();
+    let edge_a = Server::start_with(
+        &["--pipeline", edge_cfg.to_str().unwrap()],
+        &[
+            ("FLAMESTREAM_DATA_DIR", data),
+            ("FLAMESTREAM_CLUSTER", "eu-1"),
+        ],
+    );
+    let edge_b = Server::start_with(
+        &["--pipeline", edge_cfg.to_str().unwrap()],
+        &[
+            ("FLAMESTREAM_DATA_DIR", data),
+            ("FLAMESTREAM_CLUSTER", "us-2"),
+        ],
+    );
+    let central = serve(&central_cfg, dir.path());
+    assert_eq!(
+        edge_a
+            .ingest("multi.cpu", &[("sampleRate", "0")], &[], b"main;a 3\n")
+            .status,
+        200
+    );
+    assert_eq!(
+        edge_b
+            .ingest("multi.cpu", &[("sampleRate", "0")], &[], b"main;b 4\n")
+            .status,
+        200
+    );
+    assert_eq!(
+        central.wait_total(&format!("{COUNT}{{service_name=\"multi\"}}"), 7),
+        7
+    );
+    let clusters = central.get_json("/pyroscope/label-values", &[("label", "cluster")]);
+    assert_eq!(clusters, serde_json::json!(["eu-1", "us-2"]));
+    assert_eq!(
+        central.wait_total(
+            &format!("{COUNT}{{service_name=\"multi\",cluster=\"us-2\"}}"),
+            4
+        ),
+        4
+    );
+    // The edge does not serve queries and the central does not take uploads.
+    let r = edge_a.post("/pyroscope/render", &[], &[], b"");
+    assert_eq!(r.status, 404);
+    let r = central.ingest("multi.cpu", &[], &[], b"main;a 1\n");
+    assert_eq!(r.status, 404);
+}

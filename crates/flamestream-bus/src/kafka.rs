@@ -176,6 +176,8 @@ impl KafkaPublisher {
             }
             Err((e, _)) => return Err(PublishError::Unavailable(client_error(e))),
         };
+        metrics::gauge!("flamestream_bus_queue_depth", "transport" => "kafka")
+            .set(f64::from(producer.in_flight_count()));
         match future.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
