@@ -411,6 +411,16 @@ fn bad_input_gets_a_clear_4xx_and_loses_nothing_else() {
         "out_of_range",
         "max_past_secs",
     );
+    let r = ureq::post(&format!("{}/ingest?name=a&from=%zz", s.base)).send_bytes(good);
+    let r = match r {
+        Err(ureq::Error::Status(_, r)) => r,
+        other => panic!("expected an error status, got {other:?}"),
+    };
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.into_string().unwrap().contains("\"code\""),
+        "malformed query strings get JSON errors"
+    );
     // The legacy gperftools profile is not pprof protobuf.
     let legacy = fixture("google-pprof/profile/testdata/go.crc32.cpu");
     let r = s.ingest("legacy", &[("format", "pprof")], &[], &legacy);

@@ -26,6 +26,22 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     cfg.app_data(state.clone());
     cfg.app_data(web::PayloadConfig::new(usize::MAX));
+    // Malformed query strings and JSON bodies get the same JSON error shape as everything else.
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::bad_request(
+            "invalid_query_string",
+            format!("the query string is invalid: {err}"),
+        )
+        .into()
+    }));
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(1 << 20)
+            .error_handler(|err, _| {
+                ApiError::bad_request("invalid_json", format!("the JSON body is invalid: {err}"))
+                    .into()
+            }),
+    );
     ops::configure(cfg);
     if state.publisher.is_some() {
         ingest::configure(cfg);
