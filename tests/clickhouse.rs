@@ -29,6 +29,9 @@ fn cli(args: &[&str]) -> String {
     text
 }
 
+/// `(path, body, query pairs)` of one upload.
+type Upload<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>);
+
 fn serve(cfg: &Path) -> Server {
     Server::start_with(&["--pipeline", cfg.to_str().unwrap()], &[])
 }
@@ -126,7 +129,7 @@ fn render_output_is_identical_in_clickhouse_and_in_the_embedded_store() {
         q.extend_from_slice(extra);
         q
     };
-    let uploads: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let uploads: Vec<Upload> = vec![
         (
             "/ingest",
             fixture("pyroscope-io-pyroscope/pkg/convert/fixtures/cpu.pprof"),
