@@ -22,7 +22,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in ["/ingest", "/pyroscope/ingest", "/api/v1/profile/ingest"] {
         cfg.route(path, web::post().to(ingest));
     }
-    cfg.route("/push.v1.PusherService/Push", web::post().to(push));
+    // SDKs append the Connect path to PYROSCOPE_SERVER_ADDRESS, which users set to the root,
+    // to `/pyroscope`, or (following DeepFlow's docs) to `/api/v1/profile`.
+    for prefix in ["", "/pyroscope", "/api/v1/profile"] {
+        cfg.route(
+            &format!("{prefix}/push.v1.PusherService/Push"),
+            web::post().to(push),
+        );
+    }
 }
 
 /// Now, ns since the epoch.

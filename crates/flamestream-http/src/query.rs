@@ -127,6 +127,17 @@ async fn render(
         let merged = merge(reader.as_ref(), &tenant, &selector, from, until)?;
         let tl = timeline(reader.as_ref(), &merged.series, from, until)?;
         let fb = merged.tree.flamebearer(max_nodes);
+        // The spy of the matched series, when they agree on one.
+        let spies: std::collections::BTreeSet<&str> = merged
+            .series
+            .iter()
+            .filter_map(|s| s.key.labels.get("pyroscope_spy"))
+            .collect();
+        let spy_name = if spies.len() == 1 {
+            spies.into_iter().next().unwrap_or("")
+        } else {
+            ""
+        };
         let pt = &selector.profile_type;
         let sample_rate = if pt.sample_unit == "nanoseconds" {
             1_000_000_000
@@ -141,7 +152,7 @@ async fn render(
                 "units": pt.flamebearer_units(),
                 "sampleRate": sample_rate,
                 "name": pt.id(),
-                "spyName": "",
+                "spyName": spy_name,
             },
             "timeline": {
                 "startTime": tl.start_s,

@@ -1,0 +1,3 @@
+module flamestream.test/gosender
+
+go 1.19
