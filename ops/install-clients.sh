@@ -4,6 +4,8 @@
 #   ops/install-clients.sh
 #
 #   - Go (Debian golang-go, 1.19): builds the Go sender and net/http/pprof programs.
+#   - github.com/google/pprof/profile (Debian golang-github-google-pprof-dev): the Go parser
+#     benches/compare-go-pprof.sh times ours against (GOPATH=/usr/share/gocode).
 #   - pyroscope-io (PyPI): the Python SDK (Push API).
 #   - @pyroscope/nodejs (npm): the Node.js SDK, installed into ops/.clients/node
 #     (require it with NODE_PATH=ops/.clients/node/node_modules).
@@ -24,14 +26,15 @@ SUDO=()
 T_ALL="$(now)"
 
 # ---------------------------------------------------------------- Go
-if command -v go >/dev/null; then
-    log "go: $(go version) already installed"
+GO_PPROF_DIR=/usr/share/gocode/src/github.com/google/pprof/profile
+if command -v go >/dev/null && [[ -d "$GO_PPROF_DIR" ]]; then
+    log "go: $(go version) and github.com/google/pprof already installed"
 else
     t0="$(now)"
-    log "go: apt-get install golang-go"
+    log "go: apt-get install golang-go golang-github-google-pprof-dev"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        -o Dpkg::Use-Pty=0 golang-go >/dev/null
+        -o Dpkg::Use-Pty=0 golang-go golang-github-google-pprof-dev >/dev/null
     log "go: $(go version) installed in $(elapsed "$t0")"
 fi
 
