@@ -198,7 +198,7 @@ impl Writer for SqliteWriter {
             }
         }
         tx.commit()?;
-        tracing::info!(positions = ?flush.positions, rows = flush.row_count(), "flush written");
+        tracing::debug!(positions = ?flush.positions, rows = flush.row_count(), "flush written");
         Ok(WriteOutcome::Written)
     }
 
