@@ -157,6 +157,61 @@ pub fn gunzip_size_check(bytes: &[u8], cap: u64, sniff: usize) -> Result<SizeChe
     })
 }
 
+/// The cheap check the ingest edge runs: for gzip input, the size the stream announces in its
+/// trailer (ISIZE, the last member's uncompressed size mod 2^32) must be within `cap`, and only
+/// the first `sniff` bytes are inflated (for format sniffing). Plain input is only measured.
+///
+/// A stream whose trailer lies is caught later by the decoder's capped gunzip
+/// ([`maybe_gunzip`]), with the same bounded memory; this check costs nothing near the size of
+/// the profile, so the edge stays as fast as the transport.
+///
+/// # Errors
+/// [`DecodeError::Limit`] when the announced size is past `cap`, [`DecodeError::Gzip`] when the
+/// beginning of the stream is corrupt.
+pub fn gunzip_sniff(bytes: &[u8], cap: u64, sniff: usize) -> Result<SizeCheck, DecodeError> {
+    if !is_gzip(bytes) {
+        return gunzip_size_check(bytes, cap, sniff);
+    }
+    let announced = bytes
+        .len()
+        .checked_sub(4)
+        .map(|at| {
+            u64::from(u32::from_le_bytes([
+                bytes[at],
+                bytes[at + 1],
+                bytes[at + 2],
+                bytes[at + 3],
+            ]))
+        })
+        .unwrap_or(0);
+    if announced > cap {
+        return Err(limit(announced, cap));
+    }
+    let mut dec = MultiGzDecoder::new(bytes);
+    let mut head = vec![0u8; sniff];
+    let mut filled = 0;
+    while filled < sniff {
+        match dec.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(gzip_error(&e)),
+        }
+    }
+    head.truncate(filled);
+    // Whether `head` is the whole payload: only when inflation ended before `sniff` bytes.
+    let inflated_bytes = if filled < sniff {
+        filled as u64
+    } else {
+        announced.max(filled as u64 + 1)
+    };
+    Ok(SizeCheck {
+        head,
+        inflated_bytes,
+        was_gzip: true,
+    })
+}
+
 #[cfg(test)]
 pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     use flate2::write::GzEncoder;
@@ -169,6 +224,40 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sniff_refuses_a_bomb_by_its_trailer_without_inflating_it() {
+        let bomb = gzip(&vec![0u8; 64 * 1024 * 1024]);
+        let err = gunzip_sniff(&bomb, 4 * 1024 * 1024, 64).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`max_decompressed_bytes` exceeded: 67108864 > 4194304"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sniff_reads_only_the_head_and_knows_when_it_is_complete() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let check = gunzip_sniff(&gzip(&data), 1 << 20, 16).unwrap();
+        assert_eq!(check.head, data[..16]);
+        assert!(check.inflated_bytes > 16, "head is not the whole payload");
+        let small = gunzip_sniff(&gzip(b"abc"), 1 << 20, 16).unwrap();
+        assert_eq!(small.head, b"abc");
+        assert_eq!(small.inflated_bytes, 3);
+    }
+
+    #[test]
+    fn a_lying_trailer_passes_the_sniff_but_not_the_decoder_cap() {
+        let mut bomb = gzip(&vec![0u8; 8 * 1024 * 1024]);
+        let n = bomb.len();
+        bomb[n - 4..].copy_from_slice(&100u32.to_le_bytes());
+        assert!(gunzip_sniff(&bomb, 4 * 1024 * 1024, 16).is_ok());
+        assert!(matches!(
+            maybe_gunzip(&bomb, true, 4 * 1024 * 1024),
+            Err(DecodeError::Limit(_))
+        ));
+    }
 
     #[test]
     fn plain_bodies_are_borrowed() {

@@ -19,7 +19,7 @@ mod varint;
 
 pub use builder::tree_type;
 pub use folded::{decode_folded, decode_lines};
-pub use gzip::{gunzip_size_check, maybe_gunzip, SizeCheck};
+pub use gzip::{gunzip_size_check, gunzip_sniff, maybe_gunzip, SizeCheck};
 pub use pprof::{decode_pprof, SampleTypeConfig};
 pub use speedscope::decode_speedscope;
 pub use tree::decode_tree;
@@ -364,7 +364,7 @@ pub fn validate_upload(
         tree_type(meta.app, meta.sample_rate, meta.aggregation_type)?;
     }
     if !multipart::is_multipart(meta.content_type) {
-        let check = gunzip_size_check(body, cap, SNIFF_BYTES)?;
+        let check = gunzip_sniff(body, cap, SNIFF_BYTES)?;
         return sniff(meta.format, &check);
     }
     // A multipart body gzipped as a whole must be inflated to be split; memory stays capped.
@@ -376,10 +376,10 @@ pub fn validate_upload(
     };
     let all = multipart::parse(&body, meta.content_type.unwrap_or_default())?;
     let part = payload_part(meta.format, &all)?;
-    let check = gunzip_size_check(part.data, cap, SNIFF_BYTES)?;
+    let check = gunzip_sniff(part.data, cap, SNIFF_BYTES)?;
     sniff(meta.format, &check)?;
     for other in all.iter().filter(|p| !std::ptr::eq(*p, part)) {
-        let check = gunzip_size_check(other.data, cap, SNIFF_BYTES)?;
+        let check = gunzip_sniff(other.data, cap, SNIFF_BYTES)?;
         if meta.format == Format::Pprof && other.name == parts::PREV_PROFILE {
             sniff(Format::Pprof, &check)?;
         }
