@@ -47,15 +47,100 @@ pub(crate) fn check_children(children: u64, r: &Reader<'_>) -> Result<(), String
     Ok(())
 }
 
-fn emit(b: &mut Builder, key: &[u8], value: u64) -> Result<(), DecodeError> {
-    if value == 0 {
-        return Ok(());
+/// The first bytes of `bytes` that decide its name once converted and truncated to `max`
+/// bytes: a UTF-8 character takes at most four bytes, so the lossy conversion of the first
+/// `max + 4` bytes agrees with the whole one on more than `max` output bytes.
+fn name_prefix(bytes: &[u8], max: usize) -> &[u8] {
+    &bytes[..bytes.len().min(max.saturating_add(4))]
+}
+
+/// The folded key being read, split into frames incrementally so that each byte of the body
+/// is scanned once, however many keys share a long prefix.
+struct Key {
+    bytes: Vec<u8>,
+    /// Ids of the complete (`;`-terminated, non-empty) frames of `bytes`, at most
+    /// `max_stack_depth` of them.
+    ids: Vec<u32>,
+    /// Where the last, unterminated frame starts in `bytes`.
+    frame_start: usize,
+    /// The id of the last frame when it was interned for `bytes[frame_start..][..len]`:
+    /// `(frame_start, len, id)`.
+    tail: Option<(usize, usize, u32)>,
+    max_depth: usize,
+    max_symbol: usize,
+}
+
+/// What to restore when a node's subtree is done.
+#[derive(Clone, Copy)]
+struct Mark {
+    bytes: usize,
+    ids: usize,
+    frame_start: usize,
+}
+
+impl Key {
+    fn mark(&self) -> Mark {
+        Mark {
+            bytes: self.bytes.len(),
+            ids: self.ids.len(),
+            frame_start: self.frame_start,
+        }
     }
-    let text = String::from_utf8_lossy(key);
-    b.add_names(text.split(';').filter(|f| !f.is_empty()), value)
+
+    fn restore(&mut self, m: Mark) {
+        self.bytes.truncate(m.bytes);
+        self.ids.truncate(m.ids);
+        self.frame_start = m.frame_start;
+        if let Some((start, len, _)) = self.tail {
+            if start != m.frame_start || start + len > m.bytes {
+                self.tail = None;
+            }
+        }
+    }
+
+    fn push(&mut self, b: &mut Builder, fragment: &[u8]) {
+        let from = self.bytes.len();
+        self.bytes.extend_from_slice(fragment);
+        let mut at = from;
+        while let Some(i) = self.bytes[at..].iter().position(|&c| c == b';') {
+            let end = at + i;
+            if end > self.frame_start && self.ids.len() < self.max_depth {
+                let name = name_prefix(&self.bytes[self.frame_start..end], self.max_symbol);
+                self.ids.push(b.frame(&String::from_utf8_lossy(name)));
+            }
+            self.frame_start = end + 1;
+            self.tail = None;
+            at = end + 1;
+        }
+    }
+
+    /// Adds the key's stack with `value`.
+    fn emit(&mut self, b: &mut Builder, value: u64) -> Result<(), DecodeError> {
+        let tail = &self.bytes[self.frame_start..];
+        if tail.is_empty() || self.ids.len() >= self.max_depth {
+            return b.add_ids(&self.ids, value);
+        }
+        let len = name_prefix(tail, self.max_symbol).len();
+        let id = match self.tail {
+            Some((start, l, id)) if start == self.frame_start && l == len => id,
+            _ => {
+                let id = b.frame(&String::from_utf8_lossy(&tail[..len]));
+                self.tail = Some((self.frame_start, len, id));
+                id
+            }
+        };
+        self.ids.push(id);
+        let res = b.add_ids(&self.ids, value);
+        self.ids.pop();
+        res
+    }
 }
 
 /// Decodes a trie body.
+///
+/// Each key is the concatenation of the fragments from a root record down to a record; its
+/// frames are split at `;` (empty frames left out) and its first `max_stack_depth` frames
+/// kept. Work is linear in the body size: frames are interned once, when their `;` is read.
 ///
 /// # Errors
 /// [`DecodeError::Invalid`] (format `trie`) for truncated or inconsistent input,
@@ -68,13 +153,20 @@ pub fn decode_trie(
 ) -> Result<Profile, DecodeError> {
     let mut b = Builder::new(ty, sample_rate, limits);
     let mut r = Reader::new(body);
-    let mut key: Vec<u8> = Vec::new();
-    // (key length before the node's fragment, children left to read)
-    let mut levels: Vec<(usize, u64)> = Vec::new();
+    let mut key = Key {
+        bytes: Vec::new(),
+        ids: Vec::new(),
+        frame_start: 0,
+        tail: None,
+        max_depth: limits.max_stack_depth,
+        max_symbol: limits.max_symbol_bytes,
+    };
+    // (the key before the node's fragment, children left to read)
+    let mut levels: Vec<(Mark, u64)> = Vec::new();
     while !r.is_empty() || !levels.is_empty() {
         if let Some(top) = levels.last_mut() {
             if top.1 == 0 {
-                key.truncate(top.0);
+                key.restore(top.0);
                 levels.pop();
                 continue;
             }
@@ -83,10 +175,12 @@ pub fn decode_trie(
         let at = r.position();
         let n = node(&mut r).map_err(|e| invalid(format!("{e} at byte `{at}`")))?;
         check_children(n.children, &r).map_err(|e| invalid(format!("{e} at byte `{at}`")))?;
-        let prefix = key.len();
-        key.extend_from_slice(n.name);
-        emit(&mut b, &key, n.value)?;
-        levels.push((prefix, n.children));
+        let mark = key.mark();
+        key.push(&mut b, n.name);
+        if n.value != 0 {
+            key.emit(&mut b, n.value)?;
+        }
+        levels.push((mark, n.children));
     }
     Ok(b.finish())
 }
@@ -170,7 +264,80 @@ mod tests {
         assert_eq!(s[0].0.len(), Limits::default().max_stack_depth);
     }
 
+    /// A long fragment shared by many keys was split and converted again for every key: a
+    /// 1 MiB body took 10 s. Each byte is now scanned once.
+    #[test]
+    fn regression_long_shared_prefix_is_linear() {
+        let mut body = vec![0x80, 0x80, 0x40]; // name length 1 MiB
+        body.extend(std::iter::repeat_n(b'a', 1 << 20));
+        body.extend_from_slice(&[0x00, 0x98, 0x75]); // value 0, 15000 children
+        for _ in 0..15_000 {
+            body.extend_from_slice(b"\x00\x01\x00");
+        }
+        let limits = Limits {
+            max_symbol_bytes: 8,
+            ..Limits::default()
+        };
+        let t = std::time::Instant::now();
+        let p = decode_trie(&body, &ty(), 100, &limits).unwrap();
+        assert_eq!(stacks(&p), vec![("aaaaaaaa".into(), 15_000)]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[test]
+    fn frames_split_across_fragments_and_levels_match_whole_keys() {
+        // `ab;c` = 1 (fragments `a`, `b;`, `c`), `ab;d;e` = 2, `x\xff;y` = 3, `;;` = 4 (no frames)
+        let body = b"\x00\x00\x03\x01a\x00\x01\x02b;\x00\x02\x01c\x01\x00\x03d;e\x02\x00\x04x\xff;y\x03\x00\x02;;\x04\x00";
+        let p = decode_trie(body, &ty(), 100, &Limits::default()).unwrap();
+        assert_eq!(
+            stacks(&p),
+            vec![
+                ("".into(), 4),
+                ("ab;c".into(), 1),
+                ("ab;d;e".into(), 2),
+                ("x\u{fffd};y".into(), 3)
+            ]
+        );
+    }
+
     proptest! {
+        /// The incremental split gives what splitting every whole key gives.
+        #[test]
+        fn matches_the_whole_key_split(frags in proptest::collection::vec((proptest::collection::vec(prop_oneof![Just(b';'), Just(b'a'), Just(b'b'), Just(0xffu8), Just(0xc3u8), Just(0xa9u8)], 0..6), 0u64..3, 0u64..3), 1..12), depth in 1usize..4, sym in 1usize..6) {
+            // A chain: each record has one child while records remain.
+            let mut body = Vec::new();
+            let n = frags.len();
+            for (i, (name, value, _)) in frags.iter().enumerate() {
+                body.push(name.len() as u8);
+                body.extend_from_slice(name);
+                body.push(*value as u8);
+                body.push(u8::from(i + 1 < n));
+            }
+            let limits = Limits { max_stack_depth: depth, max_symbol_bytes: sym, ..Limits::default() };
+            let got = decode_trie(&body, &ty(), 100, &limits).map(|p| if p.series.is_empty() { vec![] } else { p.named_stacks(0) });
+            let mut want: std::collections::BTreeMap<Vec<String>, i64> = Default::default();
+            let mut key = Vec::new();
+            for (name, value, _) in &frags {
+                key.extend_from_slice(name);
+                if *value != 0 {
+                    let text = String::from_utf8_lossy(&key);
+                    let frames: Vec<String> = text
+                        .split(';')
+                        .filter(|f| !f.is_empty())
+                        .take(depth)
+                        .map(|f| crate::truncate_symbol(f, sym).to_string())
+                        .collect();
+                    *want.entry(frames).or_default() += *value as i64;
+                }
+            }
+            let want: Vec<(Vec<String>, i64)> = want.into_iter().collect();
+            prop_assert_eq!(got.unwrap(), want);
+        }
+
         #[test]
         fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode_trie(&body, &ty(), 100, &Limits::default());

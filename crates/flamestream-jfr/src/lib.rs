@@ -134,6 +134,8 @@ fn expansion_budget(input_len: usize) -> u64 {
     (input_len as u64).saturating_mul(8).saturating_add(1 << 20)
 }
 const MAGIC: &[u8; 4] = b"FLR\0";
+/// The span of a stack trace whose id is unknown.
+const UNRESOLVED: (u32, u32) = (u32::MAX, u32::MAX);
 
 /// What events do, found by class name in each chunk's metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -658,17 +660,27 @@ impl<'a> Output<'a> {
         } else {
             1_000_000_000 / i64::from(self.sample_rate)
         };
-        let mut stacks: FxHashMap<u64, Option<Vec<u32>>> = FxHashMap::default();
+        // Stack trace id → its resolved path (root first) in `arena`, or `UNRESOLVED`.
+        let mut stacks: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+        stacks.reserve(pools.stacks.len().min(sums.len()));
+        let mut arena: Vec<u32> = Vec::new();
         let mut frames = FrameCache::new(pools);
         // FxHash has no random seed: the iteration order, and so frame ids and series
         // order, are the same for the same recording.
         for ((kind, stack, corr), vals) in sums {
-            if let std::collections::hash_map::Entry::Vacant(e) = stacks.entry(stack) {
-                e.insert(self.resolve_stack(pools, stack, &mut frames));
-            }
-            let Some(Some(path)) = stacks.get(&stack) else {
-                continue;
+            let (start, len) = match stacks.entry(stack) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let span = self
+                        .resolve_stack(pools, stack, &mut frames, &mut arena)
+                        .unwrap_or(UNRESOLVED);
+                    *e.insert(span)
+                }
             };
+            if (start, len) == UNRESOLVED {
+                continue;
+            }
+            let path = &arena[start as usize..(start + len) as usize];
             let labels = self.labels(corr);
             let nvalues = if matches!(kind, SampleKind::Cpu | SampleKind::Wall | SampleKind::Live) {
                 1
@@ -703,18 +715,23 @@ impl<'a> Output<'a> {
         Ok(())
     }
 
+    /// Appends the path of stack trace `stack` (root first, the leaf-most
+    /// `max_stack_depth` frames) to `arena`; returns its span, `None` for an unknown id.
     fn resolve_stack(
         &mut self,
         pools: &Pools,
         stack: u64,
         cache: &mut FrameCache,
-    ) -> Option<Vec<u32>> {
+        arena: &mut Vec<u32>,
+    ) -> Option<(u32, u32)> {
         let &(start, len) = pools.stacks.get(&stack)?;
         let raw = &pools.frames[start as usize..(start + len) as usize];
-        let mut path = Vec::with_capacity(raw.len().min(self.limits.max_stack_depth));
+        let begin = arena.len();
+        let max = self.limits.max_stack_depth;
+        arena.reserve(raw.len().min(max));
         // Frames are stored leaf first; keep the leaf-most `max_stack_depth`.
         for f in raw.iter() {
-            if path.len() >= self.limits.max_stack_depth {
+            if arena.len() - begin >= max {
                 break;
             }
             let id = match cache.get(f.method, f.line) {
@@ -726,11 +743,17 @@ impl<'a> Output<'a> {
                 }
             };
             if let Some(id) = id {
-                path.push(id);
+                arena.push(id);
             }
         }
-        path.reverse();
-        Some(path)
+        arena[begin..].reverse();
+        // The arena holds at most one path of at most `raw.len()` frames per stack trace, and
+        // all stack traces' frames are indexed by `u32` in `pools.frames`.
+        let span = (
+            u32::try_from(begin).ok()?,
+            u32::try_from(arena.len() - begin).ok()?,
+        );
+        (span != UNRESOLVED).then_some(span)
     }
 
     fn frame_name(&mut self, pools: &Pools, method: u64, line: u32) -> Option<u32> {

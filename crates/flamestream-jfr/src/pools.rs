@@ -131,6 +131,8 @@ pub(crate) fn parse_pools<'a>(
 ) -> Res<Pools<'a>> {
     let spec = Spec::new(types);
     let mut pools = Pools::default();
+    // A frame takes at least four bytes; stack traces are usually a good part of a chunk.
+    pools.frames.reserve(chunk.len() / 16);
     let mut pos = first;
     // Checkpoints are written one after the other and chained backwards: each must end at
     // or before the start of the one that points to it, so the chain is read in linear time.
@@ -187,12 +189,31 @@ fn parse_checkpoint<'a>(
             .get(&class_id)
             .ok_or_else(|| ReadError::new(format!("unknown class id `{class_id}`")))?;
         let n = r.count("constant")?;
+        reserve(spec, class, n, pools);
         for _ in 0..n {
             let id = r.long()?;
             read_constant(&mut r, types, spec, class, id, pools)?;
         }
     }
     Ok(delta)
+}
+
+/// Makes room in the pool that constants of `class` go to. `n` is bounded by the input, and
+/// the room made by at most 64 Ki entries, so a count alone cannot reserve much memory.
+fn reserve(spec: &Spec, class: usize, n: usize, pools: &mut Pools<'_>) {
+    let n = n.min(1 << 16);
+    let is = |c: Option<usize>| c == Some(class);
+    if is(spec.string) {
+        pools.strings.reserve(n);
+    } else if is(spec.symbol.map(|s| s.0)) {
+        pools.symbols.reserve(n);
+    } else if is(spec.class.map(|s| s.0)) {
+        pools.classes.reserve(n);
+    } else if is(spec.method.map(|s| s.0)) {
+        pools.methods.reserve(n);
+    } else if is(spec.stack.map(|s| s.0)) {
+        pools.stacks.reserve(n);
+    }
 }
 
 /// Reads the scalar fields `wanted` of a struct of `class`, skipping the others.

@@ -32,11 +32,16 @@ fn decode_to_gunzip_ratio() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/grafana-jfr-parser/parser/testdata");
     let limits = Limits::default();
+    // `RATIO_FILTER=example` times only the fixtures whose name contains `example`.
+    let filter = std::env::var("RATIO_FILTER").unwrap_or_default();
     for name in [
         "example.jfr.gz",
         "async-profiler.jfr.gz",
         "cortex-dev-01__kafka-0__cpu_lock0_alloc0__0.jfr.gz",
     ] {
+        if !name.contains(filter.as_str()) {
+            continue;
+        }
         let gz = std::fs::read(dir.join(name)).unwrap();
         let n = if gz.len() > 1_000_000 { 30 } else { 100 };
         let g = min_time(n, || {

@@ -2,8 +2,9 @@
 //! (root first) mapped to values.
 
 use crate::{LabelSet, ProfileType};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// How the values of several uploads that fall in one window combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -36,10 +37,47 @@ impl Aggregation {
 }
 
 /// Frame names, each stored once, addressed by a dense `u32` id.
+///
+/// All names live in one string arena; the index maps a name's hash to its first id, and ids
+/// whose names share a hash are chained. Interning a new name costs no allocation of its own
+/// (the arena and vectors grow geometrically), looking one up costs one hash and one compare.
 #[derive(Debug, Clone, Default)]
 pub struct FrameTable {
-    names: Vec<Box<str>>,
-    index: FxHashMap<Box<str>, u32>,
+    /// Every name, back to back.
+    text: String,
+    /// Id → end offset of its name in `text` (the start is the previous id's end).
+    ends: Vec<u32>,
+    /// Name hash → the newest id with that hash.
+    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    /// Id → the previous id with the same hash (`NO_ID` ends the chain).
+    next: Vec<u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
+/// A hasher for keys that already are hashes.
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+#[inline]
+fn hash_name(name: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(name)
 }
 
 impl FrameTable {
@@ -48,52 +86,111 @@ impl FrameTable {
         Self::default()
     }
 
+    /// An empty table with room for `names` names of `bytes` bytes in total.
+    pub fn with_capacity(names: usize, bytes: usize) -> Self {
+        let mut t = Self::default();
+        t.reserve(names, bytes);
+        t
+    }
+
+    /// Makes room for `names` more names of `bytes` more bytes in total.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(names);
+        self.next.reserve(names);
+        self.index.reserve(names);
+    }
+
+    #[inline]
+    fn span(&self, id: usize) -> (usize, usize) {
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        (start, self.ends[id] as usize)
+    }
+
     /// The id of `name`, adding it when new.
+    ///
+    /// # Panics
+    /// When the table would hold more than 4 GiB of names or `u32::MAX` ids.
     pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.index.get(name) {
-            return id;
+        let h = hash_name(name);
+        let head = self.index.get(&h).copied().unwrap_or(NO_ID);
+        let mut id = head;
+        while id != NO_ID {
+            let (s, e) = self.span(id as usize);
+            if &self.text[s..e] == name {
+                return id;
+            }
+            id = self.next[id as usize];
         }
-        let id = self.names.len() as u32;
-        let boxed: Box<str> = name.into();
-        self.names.push(boxed.clone());
-        self.index.insert(boxed, id);
-        id
+        let new = u32::try_from(self.ends.len())
+            .ok()
+            .filter(|&i| i != NO_ID)
+            .expect("frame table holds fewer than u32::MAX names");
+        self.text.push_str(name);
+        let end = u32::try_from(self.text.len()).expect("frame names fit in 4 GiB");
+        self.ends.push(end);
+        self.next.push(head);
+        self.index.insert(h, new);
+        new
     }
 
     /// The name of `id`.
     ///
     /// # Panics
     /// When `id` was not returned by this table.
+    #[inline]
     pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+        let (s, e) = self.span(id as usize);
+        &self.text[s..e]
     }
 
     /// Number of distinct names.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
     /// True when no name was interned.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.ends.is_empty()
     }
 
     /// Bytes held by the names (for memory accounting).
     pub fn name_bytes(&self) -> usize {
-        self.names.iter().map(|n| n.len()).sum()
+        self.text.len()
     }
 }
 
 /// Stacks (frame ids, root first) mapped to their summed values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StackMap {
-    map: FxHashMap<Box<[u32]>, i64>,
+    map: HashMap<Box<[u32]>, i64, rustc_hash::FxBuildHasher>,
 }
 
 impl StackMap {
     /// An empty map.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty map with room for `stacks` stacks.
+    pub fn with_capacity(stacks: usize) -> Self {
+        StackMap {
+            map: HashMap::with_capacity_and_hasher(stacks, Default::default()),
+        }
+    }
+
+    /// Makes room for `stacks` more stacks.
+    pub fn reserve(&mut self, stacks: usize) {
+        self.map.reserve(stacks);
+    }
+
+    /// The value of `stack`, when held.
+    pub fn get(&self, stack: &[u32]) -> Option<i64> {
+        self.map.get(stack).copied()
     }
 
     /// Adds `value` to `stack`. Zero values are ignored.
@@ -240,11 +337,60 @@ mod tests {
     }
 
     #[test]
+    fn stack_map_retain_map_values_and_equality() {
+        let mut m = StackMap::with_capacity(2);
+        for i in 0..1000u32 {
+            m.add(&[i, i + 1, i + 2], i64::from(i) - 500);
+        }
+        m.add(&[], 7);
+        m.add(&[], 1);
+        assert_eq!(m.get(&[]), Some(8));
+        assert_eq!(m.len(), 1000); // the zero value at i = 500 is ignored
+        m.retain(|s, v| s.is_empty() || v > 0);
+        assert_eq!(m.len(), 500);
+        assert_eq!(m.get(&[501, 502, 503]), Some(1));
+        assert_eq!(m.get(&[499, 500, 501]), None);
+        m.map_values(|v| v - 1);
+        assert_eq!(m.len(), 499);
+        assert_eq!(m.get(&[501, 502, 503]), None);
+        m.add(&[501, 502, 503], 3);
+        assert_eq!(m.get(&[501, 502, 503]), Some(3));
+        let mut other = StackMap::new();
+        let mut pairs: Vec<(Vec<u32>, i64)> = m.iter().map(|(s, v)| (s.to_vec(), v)).collect();
+        pairs.reverse();
+        for (s, v) in &pairs {
+            other.add(s, *v);
+        }
+        assert_eq!(m, other);
+        other.add(&[1], 1);
+        assert_ne!(m, other);
+    }
+
+    #[test]
     fn frame_table_interns_once() {
         let mut t = FrameTable::new();
         assert_eq!(t.intern("main"), 0);
         assert_eq!(t.intern("work"), 1);
         assert_eq!(t.intern("main"), 0);
         assert_eq!(t.name(1), "work");
+        assert_eq!(t.name(0), "main");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.name_bytes(), 8);
+    }
+
+    #[test]
+    fn frame_table_keeps_empty_and_many_names_apart() {
+        let mut t = FrameTable::with_capacity(4, 16);
+        assert!(t.is_empty());
+        assert_eq!(t.intern(""), 0);
+        let ids: Vec<u32> = (0..10_000).map(|i| t.intern(&format!("f{i}"))).collect();
+        assert_eq!(t.intern(""), 0);
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(id, i as u32 + 1);
+            assert_eq!(t.name(id), format!("f{i}"));
+            assert_eq!(t.intern(&format!("f{i}")), id);
+        }
+        assert_eq!(t.len(), 10_001);
+        assert_eq!(t.name(0), "");
     }
 }

@@ -196,7 +196,7 @@ mod tests {
         let mut a = Aggregator::new(10);
         a.add(&upload(100, &[(&["a", "b"], 1)]), Some((0, 5)));
         a.add(
-            &upload(105, &[(&["a", "b"], 2), (&["a", "c"], 3)]),
+            &upload(105, &[(&["a", "b"], 2), (&["a", "c"], 5)]),
             Some((0, 6)),
         );
         a.add(&upload(111, &[(&["a", "b"], 4)]), Some((0, 7)));
@@ -217,9 +217,9 @@ mod tests {
         let w100 = &p0.series[0];
         assert_eq!(w100.window_start_ns, 100_000_000_000);
         assert_eq!(w100.uploads, 2);
-        assert_eq!(w100.samples.total(), 6);
+        assert_eq!(w100.samples.total(), 8);
         assert_eq!(p0.series[1].samples.total(), 4);
-        let (_, text) = p0.stack_text(w100.samples.iter().find(|(_, v)| *v == 3).unwrap().0);
+        let (_, text) = p0.stack_text(w100.samples.iter().find(|(_, v)| *v == 5).unwrap().0);
         assert_eq!(text, "a\nc");
         assert_eq!(flushes[1].series[0].samples.total(), 8);
         assert_eq!(flushes[1].positions[0].partition, 1);

@@ -253,6 +253,7 @@ pub fn decode_series(
     // Functions → frame ids, interned lazily.
     let fn_index = IdIndex::build(top.functions.iter().map(|f| f.id), top.functions.len());
     let mut fn_frame: Vec<u32> = vec![NONE; top.functions.len()];
+    frames.reserve(top.functions.len(), 0);
 
     // Locations → root-first runs of frame ids.
     let mut loc_ids: Vec<u64> = Vec::with_capacity(top.locations.len());
@@ -438,11 +439,12 @@ pub fn decode_series(
                         ))
                     })?;
                     let (s, len) = loc_span[li as usize];
-                    for &f in &loc_frames[s as usize..(s + len) as usize] {
-                        stack_arena.push(f);
-                    }
+                    // Copy no more than the depth left: a location may hold millions of
+                    // inlined lines, and many samples may reference it.
+                    let room = max_depth - (stack_arena.len() - start);
+                    let len = (len as usize).min(room);
+                    stack_arena.extend_from_slice(&loc_frames[s as usize..s as usize + len]);
                     if stack_arena.len() - start >= max_depth {
-                        stack_arena.truncate(start + max_depth);
                         break;
                     }
                 }
@@ -519,6 +521,23 @@ pub fn decode_series(
         }
     }
 
+    // Size every stack map once: count the stacks each series receives.
+    let mut per_series: Vec<usize> = vec![0; out.len()];
+    for (acc, &(group, _)) in acc_key.iter().enumerate() {
+        let base = group as usize * n_types;
+        for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
+            .iter()
+            .enumerate()
+        {
+            let s = group_series[base + i];
+            if v > 0 && s != NONE {
+                per_series[s as usize] += 1;
+            }
+        }
+    }
+    for (s, n) in out.iter_mut().zip(per_series) {
+        s.series.samples.reserve(n);
+    }
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
         let (start, len) = stack_span[stack as usize];
         let frames = &stack_arena[start as usize..(start + len) as usize];

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of flamestream-formats and flamestream-jfr one after the other, one job
+# each, for the given number of seconds (default: the per-target times in the README).
+# Logs go to $LOG_DIR (default target/fuzz/logs); crashers to each crate's fuzz/artifacts/.
+#
+#   crates/flamestream-formats/fuzz/run-all.sh            # README durations
+#   SECS=60 crates/flamestream-formats/fuzz/run-all.sh    # 60 s each
+#   crates/flamestream-formats/fuzz/run-all.sh trie tree  # only some targets
+set -u
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/fuzz}
+LOG_DIR=${LOG_DIR:-$CARGO_TARGET_DIR/logs}
+mkdir -p "$LOG_DIR"
+
+# target  crate   seconds  max_len
+PLAN="
+jfr            jfr      300 65536
+jfr_labels     jfr      180 65536
+pprof          formats  300 32768
+pprof_validate formats  180 32768
+folded         formats  120 4096
+lines          formats  120 4096
+trie           formats  180 4096
+tree           formats  180 4096
+speedscope     formats  180 4096
+push           formats  180 8192
+multipart      formats  180 8192
+gunzip         formats  150 4096
+"
+
+only=" $* "
+echo "$PLAN" | while read -r target crate secs maxlen; do
+  [ -z "$target" ] && continue
+  if [ $# -gt 0 ] && [[ "$only" != *" $target "* ]]; then continue; fi
+  secs=${SECS:-$secs}
+  dir=$ROOT/crates/flamestream-$crate/fuzz
+  mkdir -p "$dir/corpus/$target"
+  echo "== $target ($crate) ${secs}s, start $(date +%T)"
+  start=$(date +%s)
+  (cd "$dir" && cargo fuzz run -s none -a "$target" "corpus/$target" "seeds/$target" -- \
+      -max_total_time="$secs" -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1) >"$LOG_DIR/$target.log" 2>&1
+  rc=$?
+  end=$(date +%s)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$LOG_DIR/$target.log" | grep -o '[0-9]*$')
+  last=$(grep -E '#[0-9]+' "$LOG_DIR/$target.log" | tail -1)
+  echo "   rc=$rc wall=$((end - start))s execs=${execs:-?} last: $last"
+done
