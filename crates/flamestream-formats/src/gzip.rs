@@ -72,14 +72,15 @@ pub fn maybe_gunzip(
 /// # Errors
 /// [`DecodeError::Gzip`] for a corrupt stream, [`DecodeError::Limit`] past `cap`.
 pub fn gunzip_capped(bytes: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
-    // The output grows in exact steps (a guess from the input size, then doubling) and never
-    // past `cap + 1` bytes, the one byte that proves a stream too large.
+    // The output grows in exact steps (the size the trailer announces, else a guess from the
+    // input size; then doubling) and never past `cap + 1` bytes, the one byte that proves a
+    // stream too large. One byte more than announced lets an honest stream end in one step.
     let cap_plus_one = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut want = bytes
-        .len()
-        .saturating_mul(4)
-        .max(64 * 1024)
-        .min(cap_plus_one);
+    let mut want = match announced_size(bytes) {
+        Some(n) if n < cap => usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1),
+        _ => bytes.len().saturating_mul(4).max(64 * 1024),
+    }
+    .min(cap_plus_one);
     let mut out: Vec<u8> = Vec::new();
     let mut dec = MultiGzDecoder::new(bytes);
     loop {
@@ -157,6 +158,18 @@ pub fn gunzip_size_check(bytes: &[u8], cap: u64, sniff: usize) -> Result<SizeChe
     })
 }
 
+/// The uncompressed size a gzip stream's trailer announces (ISIZE: the last member's size mod
+/// 2^32), `None` for input too short to have one.
+fn announced_size(bytes: &[u8]) -> Option<u64> {
+    let at = bytes.len().checked_sub(4)?;
+    Some(u64::from(u32::from_le_bytes([
+        bytes[at],
+        bytes[at + 1],
+        bytes[at + 2],
+        bytes[at + 3],
+    ])))
+}
+
 /// The cheap check the ingest edge runs: for gzip input, the size the stream announces in its
 /// trailer (ISIZE, the last member's uncompressed size mod 2^32) must be within `cap`, and only
 /// the first `sniff` bytes are inflated (for format sniffing). Plain input is only measured.
@@ -172,18 +185,7 @@ pub fn gunzip_sniff(bytes: &[u8], cap: u64, sniff: usize) -> Result<SizeCheck, D
     if !is_gzip(bytes) {
         return gunzip_size_check(bytes, cap, sniff);
     }
-    let announced = bytes
-        .len()
-        .checked_sub(4)
-        .map(|at| {
-            u64::from(u32::from_le_bytes([
-                bytes[at],
-                bytes[at + 1],
-                bytes[at + 2],
-                bytes[at + 3],
-            ]))
-        })
-        .unwrap_or(0);
+    let announced = announced_size(bytes).unwrap_or(0);
     if announced > cap {
         return Err(limit(announced, cap));
     }
