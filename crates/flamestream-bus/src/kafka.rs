@@ -326,30 +326,13 @@ impl KafkaSubscriber {
     /// # Errors
     /// A message when librdkafka refuses the configuration or the subscription.
     pub fn new(s: &KafkaSettings) -> Result<KafkaSubscriber, String> {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &s.brokers)
-            .set("group.id", &s.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            .set("max.poll.interval.ms", "300000")
-            .set(
-                "fetch.message.max.bytes",
-                (s.max_message_bytes + 64 * 1024).to_string(),
-            )
-            .set("queued.max.messages.kbytes", "65536")
-            .set("client.id", "flamestream-process");
-        for (k, v) in &s.consumer {
-            c.set(k, v);
-        }
-        let state = Arc::new(RebalanceState::default());
-        let consumer: FlamestreamConsumer = c
-            .create_with_context(FlamestreamContext {
-                state: state.clone(),
-            })
-            .map_err(client_error)?;
+        let (consumer, state) = create_consumer(s, &s.group_id, "flamestream-process", |c| {
+            c.set("auto.offset.reset", "earliest")
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "1000")
+                .set("max.poll.interval.ms", "300000")
+                .set("queued.max.messages.kbytes", "65536");
+        })?;
         consumer.subscribe(&[&s.topic]).map_err(client_error)?;
         Ok(KafkaSubscriber {
             consumer: Arc::new(consumer),
@@ -370,27 +353,8 @@ impl KafkaSubscriber {
         from: &Bound,
         to: &Bound,
     ) -> Result<(KafkaSubscriber, PartitionRanges), String> {
-        let mut settings = s.clone();
-        settings.group_id = format!("{}-replay-{}", s.group_id, std::process::id());
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &settings.brokers)
-            .set("group.id", &settings.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set(
-                "fetch.message.max.bytes",
-                (s.max_message_bytes + 64 * 1024).to_string(),
-            )
-            .set("client.id", "flamestream-replay");
-        for (k, v) in &s.consumer {
-            c.set(k, v);
-        }
-        let state = Arc::new(RebalanceState::default());
-        let consumer: FlamestreamConsumer = c
-            .create_with_context(FlamestreamContext {
-                state: state.clone(),
-            })
-            .map_err(client_error)?;
+        let group = format!("{}-replay-{}", s.group_id, std::process::id());
+        let (consumer, state) = create_consumer(s, &group, "flamestream-replay", |_| {})?;
         let timeout = Duration::from_secs(10);
         let metadata = consumer
             .fetch_metadata(Some(&s.topic), timeout)
@@ -553,6 +517,37 @@ impl KafkaSubscriber {
     pub fn consumer(&self) -> Arc<FlamestreamConsumer> {
         self.consumer.clone()
     }
+}
+
+/// A consumer of group `group` with manual commits; `tune` adds settings before the user's
+/// `[transport.kafka.consumer]` overrides are applied.
+fn create_consumer(
+    s: &KafkaSettings,
+    group: &str,
+    client_id: &str,
+    tune: impl FnOnce(&mut ClientConfig),
+) -> Result<(FlamestreamConsumer, Arc<RebalanceState>), String> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &s.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "fetch.message.max.bytes",
+            (s.max_message_bytes + 64 * 1024).to_string(),
+        )
+        .set("client.id", client_id);
+    tune(&mut c);
+    for (k, v) in &s.consumer {
+        c.set(k, v);
+    }
+    let state = Arc::new(RebalanceState::default());
+    let consumer = c
+        .create_with_context(FlamestreamContext {
+            state: state.clone(),
+        })
+        .map_err(client_error)?;
+    Ok((consumer, state))
 }
 
 /// Commits `(partition, next_offset)` pairs of `topic` asynchronously.
