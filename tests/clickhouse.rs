@@ -63,7 +63,14 @@ fn migrate_is_idempotent_and_check_sees_both_servers() {
         ch.query("SELECT name FROM system.tables WHERE database = 'flamestream_e2e' ORDER BY name"),
         tables
     );
-    for t in ["batches", "samples", "series", "series_windows", "stacks"] {
+    for t in [
+        "batches",
+        "samples",
+        "series",
+        "series_windows",
+        "stacks",
+        "voided_batches",
+    ] {
         assert!(
             tables.lines().any(|l| l == t),
             "table {t} missing: {tables}"

@@ -348,10 +348,13 @@ impl ClickhouseStore {
         let bytes = self.run(
             &format!(
                 "SELECT partition, max(next_offset) FROM `{}`.batches \
-                 WHERE source = {} AND partition >= 0 GROUP BY partition ORDER BY partition \
+                 WHERE source = {} AND partition >= 0 \
+                 AND batch_id NOT IN (SELECT batch_id FROM `{}`.voided_batches) \
+                 GROUP BY partition ORDER BY partition \
                  FORMAT RowBinary",
                 self.inner.db,
-                quote(source)
+                quote(source),
+                self.inner.db
             ),
             "positions",
         )?;
@@ -366,9 +369,10 @@ impl ClickhouseStore {
     /// `batch_id IN (committed batches that may hold windows of the range)`.
     fn committed(&self, from_s: i64, until_s: i64) -> String {
         format!(
-            "batch_id IN (SELECT batch_id FROM `{}`.batches \
-             WHERE max_window >= toDateTime({from_s}) AND min_window < toDateTime({until_s}))",
-            self.inner.db
+            "batch_id IN (SELECT batch_id FROM `{db}`.batches \
+             WHERE max_window >= toDateTime({from_s}) AND min_window < toDateTime({until_s})) \
+             AND batch_id NOT IN (SELECT batch_id FROM `{db}`.voided_batches)",
+            db = self.inner.db
         )
     }
 }
@@ -544,6 +548,80 @@ impl ClickhouseWriter {
         )
     }
 
+    /// Writes `flush` without the position check (tests use it to reproduce two writers that
+    /// raced through a rebalance), then runs the overlap check like [`Writer::write`].
+    ///
+    /// # Errors
+    /// [`StoreError`] from ClickHouse.
+    #[doc(hidden)]
+    pub fn write_unchecked(&mut self, flush: &WindowFlush) -> Result<(), StoreError> {
+        let batch_id = uuid::Uuid::new_v4().as_u64_pair().0;
+        self.commit(flush, batch_id)?;
+        self.void_overlaps(flush)
+    }
+
+    /// After a commit: ClickHouse has no transactions, so two writers that raced through a
+    /// rebalance can both commit a range of the same partition. Among committed batches whose
+    /// ranges overlap, the one reaching furthest (then the smallest id) stays and the others
+    /// are voided; both writers decide the same way, and the later one always sees both.
+    fn void_overlaps(&mut self, flush: &WindowFlush) -> Result<(), StoreError> {
+        let db = self.store.inner.db.clone();
+        for p in &flush.positions {
+            let bytes = self.store.run(
+                &format!(
+                    "SELECT batch_id, first_offset, next_offset FROM `{db}`.batches \
+                     WHERE source = {} AND partition = {} \
+                     AND next_offset > {} AND first_offset < {} \
+                     AND batch_id NOT IN (SELECT batch_id FROM `{db}`.voided_batches) \
+                     FORMAT RowBinary",
+                    quote(&flush.source),
+                    p.partition,
+                    p.first_offset,
+                    p.next_offset
+                ),
+                "overlap check",
+            )?;
+            let mut r = RowReader::new(&bytes);
+            let mut rows: Vec<(u64, i64, i64)> = Vec::new();
+            while !r.is_empty() {
+                rows.push((r.u64()?, r.i64()?, r.i64()?));
+            }
+            if rows.len() < 2 {
+                continue;
+            }
+            // Keep the batch that reaches furthest, ties to the smallest id; void those that
+            // overlap it.
+            rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            let (keep, keep_first, keep_next) = rows[0];
+            let losers: Vec<u64> = rows[1..]
+                .iter()
+                .filter(|(_, first, next)| *next > keep_first && *first < keep_next)
+                .map(|(id, _, _)| *id)
+                .collect();
+            if losers.is_empty() {
+                continue;
+            }
+            tracing::warn!(
+                partition = p.partition,
+                keep,
+                ?losers,
+                "overlapping batches from a rebalance race; voiding the others"
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32);
+            let mut rows = RowBinary::new();
+            for id in losers {
+                rows.u64(id);
+                rows.u32(now);
+                rows.end_row();
+            }
+            self.store
+                .insert("voided_batches", "batch_id, voided_at", &rows)?;
+        }
+        Ok(())
+    }
+
     fn is_committed(&self, batch_id: u64) -> Result<bool, StoreError> {
         let text = self.store.query_text(&format!(
             "SELECT count() FROM `{}`.batches WHERE batch_id = {batch_id}",
@@ -590,6 +668,9 @@ impl Writer for ClickhouseWriter {
         match self.commit(flush, batch_id) {
             Ok(()) => {
                 self.last_failed = None;
+                if let Err(e) = self.void_overlaps(flush) {
+                    tracing::warn!(error = %e, "overlap check after the commit failed; the next write of this partition repeats it");
+                }
                 Ok(WriteOutcome::Written)
             }
             Err(e) => {

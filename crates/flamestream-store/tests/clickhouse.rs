@@ -305,7 +305,7 @@ fn migrate_creates_the_schema_and_is_idempotent() {
     );
     db.store.check_schema().unwrap();
     let again = db.store.migrate().unwrap();
-    assert_eq!(again.len(), 6, "{again:?}");
+    assert_eq!(again.len(), 7, "{again:?}");
     db.store.check_schema().unwrap();
     let tables = db
         .store
@@ -314,7 +314,10 @@ fn migrate_creates_the_schema_and_is_idempotent() {
             db.store.database()
         ))
         .unwrap();
-    assert_eq!(tables, "batches\nsamples\nseries\nseries_windows\nstacks\n");
+    assert_eq!(
+        tables,
+        "batches\nsamples\nseries\nseries_windows\nstacks\nvoided_batches\n"
+    );
 
     // A database that was never migrated: writers are told what to do.
     let missing = ClickhouseStore::new(ClickhouseSettings {
@@ -655,4 +658,46 @@ fn server_stopped_mid_stream_is_unavailable_then_writing_resumes_exactly() {
     assert_same(&db.store, &lite, "anonymous", b * NS, (b + 120) * NS);
     drop(db);
     let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn overlapping_batches_of_a_rebalance_race_count_once() {
+    let db = TestDb::new();
+    let mut first_owner = db.store.writer().unwrap();
+    let mut second_owner = db.store.writer().unwrap();
+    let b = base_s();
+    let main: &[&str] = &["main", "work"];
+    let total = |store: &ClickhouseStore| -> i64 {
+        let ids: Vec<i64> = store
+            .series("anonymous", b * NS, (b + 10) * NS)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        store
+            .stack_totals(&ids, b * NS, (b + 10) * NS)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| r.2)
+            .sum()
+    };
+    // Both owners read stored position 10 before either committed: the old owner flushes
+    // [10, 20) (10 uploads of value 1), the new owner [10, 30) (the same 10 and 10 more).
+    let old = flush(&[item("app", &[], b, &[(main, 10)])], &[(0, 10, 20)]);
+    let new = flush(&[item("app", &[], b, &[(main, 20)])], &[(0, 10, 30)]);
+    first_owner.write_unchecked(&old).unwrap();
+    second_owner.write_unchecked(&new).unwrap();
+    assert_eq!(total(&db.store), 20, "the covered range counts once");
+    assert_eq!(
+        second_owner.positions("profiles.raw").unwrap()[0].next_offset,
+        30
+    );
+    // The order of commits does not matter.
+    let db2 = TestDb::new();
+    let mut a = db2.store.writer().unwrap();
+    let mut c = db2.store.writer().unwrap();
+    c.write_unchecked(&new).unwrap();
+    a.write_unchecked(&old).unwrap();
+    assert_eq!(total(&db2.store), 20);
 }

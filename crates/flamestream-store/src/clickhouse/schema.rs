@@ -2,7 +2,14 @@
 //! runs, and the modern one (major ≥ 22) that adds `LowCardinality`, `CODEC(...)` and `TTL`.
 
 /// Tables a writer needs; `check_schema` looks for exactly these.
-pub const TABLES: &[&str] = &["stacks", "series", "samples", "series_windows", "batches"];
+pub const TABLES: &[&str] = &[
+    "stacks",
+    "series",
+    "samples",
+    "series_windows",
+    "batches",
+    "voided_batches",
+];
 
 /// What the server can do, from `SELECT version()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +126,14 @@ pub fn statements(db: &str, dialect: Dialect, ttl_days: u32) -> Vec<String> {
              rows UInt64, \
              written_at DateTime\
              ) ENGINE = MergeTree ORDER BY (source, partition, next_offset)"
+        ),
+        // Committed batches that overlap an earlier one of the same partition (two writers
+        // raced through a rebalance): readers leave them out, so nothing counts twice.
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.voided_batches (\
+             batch_id UInt64, \
+             voided_at DateTime\
+             ) ENGINE = MergeTree ORDER BY batch_id"
         ),
     ]
 }
