@@ -32,9 +32,7 @@ pub mod schema;
 pub mod sql;
 
 use crate::{decide, Reader, StackTotals, StoreError, StoredSeries, WriteOutcome, Writer};
-use flamestream_model::{
-    Aggregation, LabelSet, ProfileType, SeriesKey, SourcePosition, WindowFlush,
-};
+use flamestream_model::{SourcePosition, WindowFlush};
 use rustc_hash::{FxHashMap, FxHashSet};
 use schema::Dialect;
 use sql::{int_list, quote, RowBinary, RowReader};
@@ -732,22 +730,11 @@ impl Reader for ClickhouseStore {
             if out.last().is_some_and(|s| s.id == id) {
                 continue; // not merged yet
             }
-            let (Ok(profile_type), Some(labels)) =
-                (ProfileType::parse(&pt), LabelSet::parse_canonical(&labels))
-            else {
-                tracing::warn!(series_id = id, "unreadable series row skipped");
-                continue;
-            };
-            out.push(StoredSeries {
-                id,
-                key: SeriesKey {
-                    tenant: tenant.to_string(),
-                    service_name,
-                    profile_type,
-                    labels,
-                },
-                aggregation: Aggregation::parse(&agg).unwrap_or_default(),
-            });
+            if let Some(series) =
+                StoredSeries::from_row(id, tenant, service_name, &pt, &labels, &agg)
+            {
+                out.push(series);
+            }
         }
         Ok(out)
     }

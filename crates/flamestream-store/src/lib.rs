@@ -43,6 +43,37 @@ pub struct StoredSeries {
     pub aggregation: Aggregation,
 }
 
+impl StoredSeries {
+    /// A series from its stored columns (type id, canonical labels, aggregation word); `None`
+    /// (logged) for a row that does not parse.
+    pub fn from_row(
+        id: i64,
+        tenant: &str,
+        service_name: String,
+        profile_type: &str,
+        labels: &str,
+        aggregation: &str,
+    ) -> Option<StoredSeries> {
+        let (Ok(profile_type), Some(labels)) = (
+            flamestream_model::ProfileType::parse(profile_type),
+            flamestream_model::LabelSet::parse_canonical(labels),
+        ) else {
+            tracing::warn!(series_id = id, "unreadable series row skipped");
+            return None;
+        };
+        Some(StoredSeries {
+            id,
+            key: SeriesKey {
+                tenant: tenant.to_string(),
+                service_name,
+                profile_type,
+                labels,
+            },
+            aggregation: Aggregation::parse(aggregation).unwrap_or_default(),
+        })
+    }
+}
+
 /// Per-stack totals of a set of series over a time range.
 #[derive(Debug, Clone, Default)]
 pub struct StackTotals {

@@ -6,9 +6,7 @@
 //! the same transaction, so a flush is stored exactly once).
 
 use crate::{decide, Reader, StackTotals, StoreError, StoredSeries, WriteOutcome, Writer};
-use flamestream_model::{
-    Aggregation, LabelSet, ProfileType, SeriesKey, SourcePosition, WindowFlush,
-};
+use flamestream_model::{SourcePosition, WindowFlush};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -250,22 +248,11 @@ impl Reader for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (id, service_name, pt, labels, agg) = row?;
-            let (Ok(profile_type), Some(labels)) =
-                (ProfileType::parse(&pt), LabelSet::parse_canonical(&labels))
-            else {
-                tracing::warn!(series_id = id, "unreadable series row skipped");
-                continue;
-            };
-            out.push(StoredSeries {
-                id,
-                key: SeriesKey {
-                    tenant: tenant.to_string(),
-                    service_name,
-                    profile_type,
-                    labels,
-                },
-                aggregation: Aggregation::parse(&agg).unwrap_or_default(),
-            });
+            if let Some(series) =
+                StoredSeries::from_row(id, tenant, service_name, &pt, &labels, &agg)
+            {
+                out.push(series);
+            }
         }
         Ok(out)
     }
