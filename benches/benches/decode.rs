@@ -19,6 +19,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
+/// The allocator of the `flamestream` binary, so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn criterion_benches(c: &mut Criterion) {
     let ingest = Ingest::new();
     for f in all_fixtures() {

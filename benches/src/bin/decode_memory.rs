@@ -20,16 +20,16 @@ use std::time::Duration;
 
 mod counting {
     //! The counting allocator: the only unsafe code of this crate (implementing `GlobalAlloc`
-    //! is unsafe by definition; every call is forwarded to `System` unchanged).
+    //! is unsafe by definition; every call is forwarded to mimalloc (the service's allocator) unchanged).
     #![allow(unsafe_code)]
 
-    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::alloc::{GlobalAlloc, Layout};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
     static CURRENT: AtomicUsize = AtomicUsize::new(0);
     static PEAK: AtomicUsize = AtomicUsize::new(0);
 
-    /// `System`, counting.
+    /// mimalloc, counting.
     pub struct Counting;
 
     fn grew(n: usize) {
@@ -41,12 +41,12 @@ mod counting {
         CURRENT.fetch_sub(n, Relaxed);
     }
 
-    // SAFETY: every method forwards to `System` with the caller's arguments, so `System`'s
+    // SAFETY: every method forwards to mimalloc with the caller's arguments, so mimalloc's
     // guarantees hold; the counters only observe sizes.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             // SAFETY: forwarded unchanged.
-            let p = unsafe { System.alloc(layout) };
+            let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
             if !p.is_null() {
                 grew(layout.size());
             }
@@ -55,7 +55,7 @@ mod counting {
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
             // SAFETY: forwarded unchanged.
-            let p = unsafe { System.alloc_zeroed(layout) };
+            let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
             if !p.is_null() {
                 grew(layout.size());
             }
@@ -64,13 +64,13 @@ mod counting {
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             // SAFETY: forwarded unchanged.
-            unsafe { System.dealloc(ptr, layout) };
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
             shrank(layout.size());
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             // SAFETY: forwarded unchanged.
-            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
             if !p.is_null() {
                 if new_size >= layout.size() {
                     grew(new_size - layout.size());

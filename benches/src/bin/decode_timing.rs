@@ -13,6 +13,10 @@ use flamestream_benches::{median, ns_per_op, sniff_kind, Ingest, PPROF_FIXTURES}
 use std::hint::black_box;
 use std::path::PathBuf;
 
+/// The allocator of the `flamestream` binary, so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "ns/op of flamestream's gunzip + decode + aggregate per file")]
 struct Args {

@@ -165,9 +165,28 @@ impl FrameTable {
 }
 
 /// Stacks (frame ids, root first) mapped to their summed values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Every stack's frames live back to back in one arena, its entry (hash, span, value) in a
+/// vector, and a hash table maps a stack to its entry: adding a new stack costs no allocation of
+/// its own (the arena and vectors grow geometrically), dropping a map frees three buffers
+/// whatever its size, and a caller that adds one stack to several maps can hash it once
+/// ([`StackMap::hash_stack`], [`StackMap::add_hashed`]).
+#[derive(Clone, Default)]
 pub struct StackMap {
-    map: HashMap<Box<[u32]>, i64, rustc_hash::FxBuildHasher>,
+    /// The frames of every stack, back to back.
+    frames: Vec<u32>,
+    /// One entry per distinct stack, in insertion order.
+    entries: Vec<StackEntry>,
+    /// Stack hash → index into `entries`.
+    table: hashbrown::HashTable<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StackEntry {
+    hash: u64,
+    start: usize,
+    len: u32,
+    value: i64,
 }
 
 impl StackMap {
@@ -178,64 +197,174 @@ impl StackMap {
 
     /// An empty map with room for `stacks` stacks.
     pub fn with_capacity(stacks: usize) -> Self {
-        StackMap {
-            map: HashMap::with_capacity_and_hasher(stacks, Default::default()),
-        }
+        let mut m = Self::default();
+        m.reserve(stacks);
+        m
     }
 
     /// Makes room for `stacks` more stacks.
     pub fn reserve(&mut self, stacks: usize) {
-        self.map.reserve(stacks);
+        self.entries.reserve(stacks);
+        let entries = &self.entries;
+        self.table.reserve(stacks, |&i| entries[i as usize].hash);
+    }
+
+    /// Makes room for `frames` more frames in the stacks added next.
+    pub fn reserve_frames(&mut self, frames: usize) {
+        self.frames.reserve(frames);
+    }
+
+    /// The hash under which `stack` is stored: the same for every map, so a stack added to
+    /// several maps is hashed once.
+    #[inline]
+    pub fn hash_stack(stack: &[u32]) -> u64 {
+        rustc_hash::FxBuildHasher.hash_one(stack)
+    }
+
+    #[inline]
+    fn stack_of(&self, e: &StackEntry) -> &[u32] {
+        &self.frames[e.start..e.start + e.len as usize]
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, stack: &[u32]) -> Option<usize> {
+        self.table
+            .find(hash, |&i| {
+                let e = &self.entries[i as usize];
+                e.hash == hash && self.stack_of(e) == stack
+            })
+            .map(|&i| i as usize)
     }
 
     /// The value of `stack`, when held.
     pub fn get(&self, stack: &[u32]) -> Option<i64> {
-        self.map.get(stack).copied()
+        self.find(Self::hash_stack(stack), stack)
+            .map(|i| self.entries[i].value)
     }
 
     /// Adds `value` to `stack`. Zero values are ignored.
+    #[inline]
     pub fn add(&mut self, stack: &[u32], value: i64) {
         if value == 0 {
             return;
         }
-        if let Some(v) = self.map.get_mut(stack) {
-            *v = v.saturating_add(value);
-        } else {
-            self.map.insert(stack.into(), value);
-        }
+        self.add_hashed(Self::hash_stack(stack), stack, value);
     }
 
-    /// Every `(stack, value)` pair, in no particular order.
+    /// Adds `value` to `stack`, whose [`StackMap::hash_stack`] is `hash`. Zero values are
+    /// ignored. A wrong `hash` does not corrupt the map, but the stack may then be stored
+    /// twice.
+    pub fn add_hashed(&mut self, hash: u64, stack: &[u32], value: i64) {
+        if value == 0 {
+            return;
+        }
+        if let Some(i) = self.find(hash, stack) {
+            let v = &mut self.entries[i].value;
+            *v = v.saturating_add(value);
+            return;
+        }
+        // Stacks are cut to `max_stack_depth` long before they reach u32::MAX frames.
+        let len = u32::try_from(stack.len()).unwrap_or(u32::MAX);
+        let stack = &stack[..len as usize];
+        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        if i == u32::MAX {
+            // Four billion distinct stacks: far beyond every limit; keep the map consistent.
+            return;
+        }
+        self.entries.push(StackEntry {
+            hash,
+            start: self.frames.len(),
+            len,
+            value,
+        });
+        self.frames.extend_from_slice(stack);
+        let entries = &self.entries;
+        self.table
+            .insert_unique(hash, i, |&j| entries[j as usize].hash);
+    }
+
+    /// Every `(stack, value)` pair, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u32], i64)> {
-        self.map.iter().map(|(k, v)| (&**k, *v))
+        self.entries.iter().map(|e| (self.stack_of(e), e.value))
     }
 
     /// Number of distinct stacks.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     /// True when no stack is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Frames held over all stacks (for memory accounting).
+    pub fn frame_count(&self) -> usize {
+        self.frames.len()
     }
 
     /// Sum of all values.
     pub fn total(&self) -> i64 {
-        self.map.values().fold(0i64, |a, v| a.saturating_add(*v))
+        self.entries
+            .iter()
+            .fold(0i64, |a, e| a.saturating_add(e.value))
     }
 
     /// Keeps only stacks whose value satisfies `keep`.
     pub fn retain(&mut self, mut keep: impl FnMut(&[u32], i64) -> bool) {
-        self.map.retain(|k, v| keep(k, *v));
+        self.rebuild(|stack, v| keep(stack, v).then_some(v));
     }
 
     /// Replaces each value by `f(value)`, dropping those that become zero.
     pub fn map_values(&mut self, mut f: impl FnMut(i64) -> i64) {
-        self.map.retain(|_, v| {
-            *v = f(*v);
-            *v != 0
-        });
+        self.rebuild(|_, v| Some(f(v)).filter(|&v| v != 0));
+    }
+
+    /// Rebuilds the map from the entries `f` keeps, with their new values.
+    fn rebuild(&mut self, mut f: impl FnMut(&[u32], i64) -> Option<i64>) {
+        let old = std::mem::take(self);
+        let mut kept_frames = 0;
+        let mut kept: Vec<StackEntry> = Vec::with_capacity(old.entries.len());
+        for e in &old.entries {
+            if let Some(value) = f(old.stack_of(e), e.value) {
+                kept_frames += e.len as usize;
+                kept.push(StackEntry { value, ..*e });
+            }
+        }
+        self.reserve(kept.len());
+        self.frames.reserve(kept_frames);
+        for e in kept {
+            let stack = old.stack_of(&e);
+            let i = self.entries.len() as u32;
+            self.entries.push(StackEntry {
+                start: self.frames.len(),
+                ..e
+            });
+            self.frames.extend_from_slice(stack);
+            let entries = &self.entries;
+            self.table
+                .insert_unique(e.hash, i, |&j| entries[j as usize].hash);
+        }
+    }
+}
+
+impl PartialEq for StackMap {
+    /// Equal when both hold the same stacks with the same values, whatever the order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.entries.iter().all(|e| {
+                other
+                    .find(e.hash, self.stack_of(e))
+                    .is_some_and(|i| other.entries[i].value == e.value)
+            })
+    }
+}
+
+impl Eq for StackMap {}
+
+impl std::fmt::Debug for StackMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 

@@ -71,6 +71,11 @@ impl Aggregator {
                     samples: StackMap::new(),
                 });
                 entry.uploads += 1;
+                if entry.samples.is_empty() {
+                    // A new series-window: it will hold at least this upload's stacks.
+                    entry.samples.reserve(series.samples.len());
+                    entry.samples.reserve_frames(series.samples.frame_count());
+                }
                 for (stack, value) in series.samples.iter() {
                     stack_buf.clear();
                     for &id in stack {

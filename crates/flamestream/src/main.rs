@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use flamestream_pipeline::PipelineConfig;
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: decoding allocates and frees buffers of a few hundred
+/// KiB per upload, which glibc maps and unmaps each time (page faults cost ~20 % of a heap
+/// profile's decode); mimalloc keeps them in its segments (`benches/README.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "flamestream",

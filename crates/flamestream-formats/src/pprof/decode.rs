@@ -10,7 +10,7 @@ use super::{profile_type_for, SampleTypeConfig, SampleTypeInfo};
 use crate::varint::{Reader, WireError, WT_LEN};
 use crate::{truncate_symbol, DecodeError};
 use flamestream_model::labels::validate_label;
-use flamestream_model::{FrameTable, LabelSet, LimitExceeded, Limits, Series};
+use flamestream_model::{FrameTable, LabelSet, LimitExceeded, Limits, Series, StackMap};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -342,6 +342,7 @@ pub fn decode_series(
     stack_of.reserve(top.samples.len());
     let mut stack_arena: Vec<u32> = Vec::new();
     let mut stack_span: Vec<(u32, u32)> = Vec::new();
+    let mut stack_hash: Vec<u64> = Vec::new();
     // (group << 32 | stack) → accumulator index; n_types values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
     acc_of.reserve(top.samples.len());
@@ -450,6 +451,7 @@ pub fn decode_series(
                 }
                 let i = stack_span.len() as u32;
                 stack_span.push((start as u32, (stack_arena.len() - start) as u32));
+                stack_hash.push(StackMap::hash_stack(&stack_arena[start..]));
                 e.insert(i);
                 i
             }
@@ -522,25 +524,31 @@ pub fn decode_series(
     }
 
     // Size every stack map once: count the stacks each series receives.
-    let mut per_series: Vec<usize> = vec![0; out.len()];
-    for (acc, &(group, _)) in acc_key.iter().enumerate() {
+    // (stacks, frames) each series receives.
+    let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
+    for (acc, &(group, stack)) in acc_key.iter().enumerate() {
         let base = group as usize * n_types;
+        let depth = stack_span[stack as usize].1 as usize;
         for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
             .iter()
             .enumerate()
         {
             let s = group_series[base + i];
             if v > 0 && s != NONE {
-                per_series[s as usize] += 1;
+                let n = &mut per_series[s as usize];
+                n.0 += 1;
+                n.1 += depth;
             }
         }
     }
-    for (s, n) in out.iter_mut().zip(per_series) {
-        s.series.samples.reserve(n);
+    for (s, (stacks, frames)) in out.iter_mut().zip(per_series) {
+        s.series.samples.reserve(stacks);
+        s.series.samples.reserve_frames(frames);
     }
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
         let (start, len) = stack_span[stack as usize];
         let frames = &stack_arena[start as usize..(start + len) as usize];
+        let hash = stack_hash[stack as usize];
         let base = group as usize * n_types;
         for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
             .iter()
@@ -548,7 +556,7 @@ pub fn decode_series(
         {
             let s = group_series[base + i];
             if v > 0 && s != NONE {
-                out[s as usize].series.samples.add(frames, v);
+                out[s as usize].series.samples.add_hashed(hash, frames, v);
             }
         }
     }
