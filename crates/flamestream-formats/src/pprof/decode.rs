@@ -124,14 +124,38 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
     Ok(out)
 }
 
+/// How many samples, locations, functions and strings `data` holds: one cheap pass over the
+/// top-level keys so that pass 1 allocates each vector once. Stops quietly at the first
+/// malformed field (pass 1 reports it).
+fn count_top_level(data: &[u8]) -> [usize; 4] {
+    let mut n = [0usize; 4];
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        let Ok((f, wt)) = r.key() else { break };
+        if r.skip(wt).is_err() {
+            break;
+        }
+        match f {
+            2 => n[0] += 1,
+            4 => n[1] += 1,
+            5 => n[2] += 1,
+            6 => n[3] += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
 fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
+    let [samples, locations, functions, strings] = count_top_level(data);
+    let cap = |n: usize, max: u64| n.min(usize::try_from(max).unwrap_or(usize::MAX));
     let mut top = Top {
         sample_types: Vec::new(),
         period_type: (0, 0),
-        strings: Vec::new(),
-        functions: Vec::new(),
-        locations: Vec::new(),
-        samples: Vec::new(),
+        strings: Vec::with_capacity(strings),
+        functions: Vec::with_capacity(functions),
+        locations: Vec::with_capacity(locations),
+        samples: Vec::with_capacity(cap(samples, limits.max_samples.saturating_add(1))),
     };
     let mut r = Reader::new(data);
     while !r.is_empty() {
@@ -340,9 +364,14 @@ pub fn decode_series(
     // raw location-id bytes → stack index; stacks live in one arena.
     let mut stack_of: FxHashMap<Cow<'_, [u8]>, u32> = FxHashMap::default();
     stack_of.reserve(top.samples.len());
-    let mut stack_arena: Vec<u32> = Vec::new();
+    // Location ids take at least a byte each on the wire: a quarter of the samples' bytes is a
+    // fair first guess at the frames of the distinct stacks.
+    let mut stack_arena: Vec<u32> =
+        Vec::with_capacity((top.samples.iter().map(|s| s.len()).sum::<usize>() / 4).min(1 << 20));
     let mut stack_span: Vec<(u32, u32)> = Vec::new();
     let mut stack_hash: Vec<u64> = Vec::new();
+    // stack → (label group, accumulator) it was last added to.
+    let mut last_acc: Vec<(u32, u32)> = Vec::new();
     // (group << 32 | stack) → accumulator index; n_types values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
     acc_of.reserve(top.samples.len());
@@ -443,8 +472,13 @@ pub fn decode_series(
                     // Copy no more than the depth left: a location may hold millions of
                     // inlined lines, and many samples may reference it.
                     let room = max_depth - (stack_arena.len() - start);
-                    let len = (len as usize).min(room);
-                    stack_arena.extend_from_slice(&loc_frames[s as usize..s as usize + len]);
+                    if len == 1 && room > 0 {
+                        // The usual location: one line, no inlining.
+                        stack_arena.push(loc_frames[s as usize]);
+                    } else {
+                        let len = (len as usize).min(room);
+                        stack_arena.extend_from_slice(&loc_frames[s as usize..s as usize + len]);
+                    }
                     if stack_arena.len() - start >= max_depth {
                         break;
                     }
@@ -452,6 +486,7 @@ pub fn decode_series(
                 let i = stack_span.len() as u32;
                 stack_span.push((start as u32, (stack_arena.len() - start) as u32));
                 stack_hash.push(StackMap::hash_stack(&stack_arena[start..]));
+                last_acc.push((NONE, NONE));
                 e.insert(i);
                 i
             }
@@ -508,13 +543,21 @@ pub fn decode_series(
             }
         };
 
-        let acc = *acc_of
-            .entry((u64::from(group) << 32) | u64::from(stack))
-            .or_insert_with(|| {
-                acc_key.push((group, stack));
-                acc_values.resize(acc_values.len() + n_types, 0);
-                (acc_key.len() - 1) as u32
-            }) as usize;
+        // Most stacks are seen with one label group only: remember the last one per stack.
+        let last = &mut last_acc[stack as usize];
+        let acc = if last.0 == group {
+            last.1 as usize
+        } else {
+            let acc = *acc_of
+                .entry((u64::from(group) << 32) | u64::from(stack))
+                .or_insert_with(|| {
+                    acc_key.push((group, stack));
+                    acc_values.resize(acc_values.len() + n_types, 0);
+                    (acc_key.len() - 1) as u32
+                });
+            *last = (group, acc);
+            acc as usize
+        };
         let slot = &mut acc_values[acc * n_types..(acc + 1) * n_types];
         for (a, &v) in slot.iter_mut().zip(vals.iter()) {
             if v > 0 {
