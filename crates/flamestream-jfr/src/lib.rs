@@ -4,9 +4,11 @@
 //! A recording is a sequence of chunks. Each chunk is read on its own: the metadata event
 //! gives every class's field layout (nothing about event layouts is hard-coded, so any
 //! JVM or async-profiler version parses), the constant pools give stack traces, methods,
-//! classes and symbols, and then the events are scanned once. Profiling events are summed
-//! per (sample kind, stack trace id, context) with integer keys, without allocating; stack
-//! traces are resolved to frame names once per id when the chunk ends.
+//! classes and symbols, and then the events are scanned once. Stack traces are kept as
+//! indices of distinct (method, line) pairs; symbols stay encoded in the chunk. Profiling
+//! events are summed per (stack trace id, context, sample kind) with integer keys, without
+//! allocating; when the chunk ends each (method, line) pair that a sampled stack uses is named
+//! once, the pools are dropped, and the sums are added to the series.
 //!
 //! Events and the series they feed (Pyroscope's rules, see `tests/golden.rs`):
 //!
@@ -35,7 +37,7 @@ pub use labels::{parse_labels_snapshot, LabelsSnapshot};
 
 use flamestream_model::{Aggregation, LabelSet, Limits, Profile, ProfileType};
 use metadata::{read_scalar, skip_field, Scalar, Types};
-use pools::Pools;
+use pools::{Names, Pools, ThreadState};
 use reader::{ReadError, Reader, Res};
 use rustc_hash::FxHashMap;
 
@@ -134,8 +136,10 @@ fn expansion_budget(input_len: usize) -> u64 {
     (input_len as u64).saturating_mul(8).saturating_add(1 << 20)
 }
 const MAGIC: &[u8; 4] = b"FLR\0";
-/// The span of a stack trace whose id is unknown.
-const UNRESOLVED: (u32, u32) = (u32::MAX, u32::MAX);
+/// A frame key not named yet.
+const UNNAMED: u32 = u32::MAX;
+/// A frame key whose method is unknown.
+const NO_FRAME: u32 = u32::MAX - 1;
 
 /// What events do, found by class name in each chunk's metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,13 +289,42 @@ struct Layout {
 struct State {
     /// The value of the last `jdk.ActiveSetting` named `event` (`cpu`, `itimer`, `wall`…).
     event: String,
+    /// `event == "wall"`.
+    wall: bool,
 }
 
 /// What ties a sample to labels: context id, span id, span name id, trace id (high, low).
 type Correlation = [u64; 5];
 
-/// Sums of one chunk: (kind, stack id, correlation) → values.
-type ChunkSums = FxHashMap<(SampleKind, u64, Correlation), [i64; 2]>;
+/// Sums of one chunk: (stack id, correlation index, kind) → values. Correlations are numbered
+/// per chunk, so that the key is two words whatever the labels.
+#[derive(Default)]
+struct ChunkSums {
+    sums: FxHashMap<(u64, u32, SampleKind), [i64; 2]>,
+    /// Correlation index → correlation.
+    corrs: Vec<Correlation>,
+    corr_index: FxHashMap<Correlation, u32>,
+    /// The last correlation looked up and its index (most events repeat it).
+    last: Option<(Correlation, u32)>,
+}
+
+impl ChunkSums {
+    #[inline]
+    fn corr(&mut self, corr: Correlation) -> u32 {
+        if let Some((c, i)) = self.last {
+            if c == corr {
+                return i;
+            }
+        }
+        let next = self.corrs.len() as u32;
+        let i = *self.corr_index.entry(corr).or_insert(next);
+        if i == next {
+            self.corrs.push(corr);
+        }
+        self.last = Some((corr, i));
+        i
+    }
+}
 
 fn decode_chunk(jfr: &[u8], pos: usize, state: &mut State, out: &mut Output<'_>) -> Res<usize> {
     let left = jfr.len() - pos;
@@ -347,7 +380,7 @@ fn decode_chunk(jfr: &[u8], pos: usize, state: &mut State, out: &mut Output<'_>)
     scan_events(
         chunk, compressed, &types, &pools, &layouts, state, &mut sums,
     )?;
-    out.add_chunk(&pools, sums, ticks_per_second)?;
+    out.add_chunk(pools, sums, ticks_per_second)?;
     Ok(size)
 }
 
@@ -510,26 +543,27 @@ fn handle_event(
         pools
             .thread_states
             .get(&vals[Slot::State as usize])
-            .map(String::as_str)
+            .copied()
     };
     let mut add = |kind: SampleKind, v: [i64; 2]| {
-        let e = sums.entry((kind, stack, corr)).or_insert([0, 0]);
+        let ci = sums.corr(corr);
+        let e = sums.sums.entry((stack, ci, kind)).or_insert([0, 0]);
         e[0] = e[0].saturating_add(v[0]);
         e[1] = e[1].saturating_add(v[1]);
     };
     match layout.kind {
         EventKind::Execution => {
-            if thread_state().is_some_and(|n| n != "STATE_SLEEPING") {
+            if thread_state().is_some_and(|t| t != ThreadState::Sleeping) {
                 add(SampleKind::Cpu, [1, 0]);
             }
-            if state.event == "wall" {
+            if state.wall {
                 add(SampleKind::Wall, [1, 0]);
             }
         }
         EventKind::WallClock => {
             let n = if layout.has_value { value } else { 1 };
             // async-profiler ≥ 3 in wall mode: running threads' samples are CPU time too.
-            if state.event == "wall" && thread_state() == Some("STATE_RUNNABLE") {
+            if state.wall && thread_state() == Some(ThreadState::Runnable) {
                 add(SampleKind::Cpu, [n, 0]);
             }
             add(SampleKind::Wall, [n, 0]);
@@ -548,6 +582,7 @@ fn handle_event(
             };
             if s(name) == "event" {
                 state.event = s(text);
+                state.wall = state.event == "wall";
             }
         }
     }
@@ -654,34 +689,76 @@ impl<'a> Output<'a> {
     }
 
     /// Resolves the stacks of one chunk and adds its sums.
-    fn add_chunk(&mut self, pools: &Pools, sums: ChunkSums, ticks_per_second: u64) -> Res<()> {
+    fn add_chunk(&mut self, pools: Pools<'_>, sums: ChunkSums, ticks_per_second: u64) -> Res<()> {
         let period = if self.sample_rate == 0 {
             1
         } else {
             1_000_000_000 / i64::from(self.sample_rate)
         };
-        // Stack trace id → its resolved path (root first) in `arena`, or `UNRESOLVED`.
-        let mut stacks: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
-        stacks.reserve(pools.stacks.len().min(sums.len()));
-        let mut arena: Vec<u32> = Vec::new();
-        let mut frames = FrameCache::new(pools);
-        // FxHash has no random seed: the iteration order, and so frame ids and series
-        // order, are the same for the same recording.
-        for ((kind, stack, corr), vals) in sums {
-            let (start, len) = match stacks.entry(stack) {
-                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let span = self
-                        .resolve_stack(pools, stack, &mut frames, &mut arena)
-                        .unwrap_or(UNRESOLVED);
-                    *e.insert(span)
-                }
-            };
-            if (start, len) == UNRESOLVED {
+        let Pools {
+            names,
+            stacks,
+            frames,
+            keys,
+            thread_states,
+        } = pools;
+        drop(thread_states);
+        let ChunkSums { sums, corrs, .. } = sums;
+        let max = self.limits.max_stack_depth;
+        // Frame key → frame id, `UNNAMED` until named, `NO_FRAME` for an unresolvable frame.
+        // All frames that stacks keep are named first, so that the constant pools are
+        // dropped before the series grow. FxHash has no random seed: the iteration order,
+        // and so frame ids and series order, are the same for the same recording.
+        let mut ids: Vec<u32> = vec![UNNAMED; keys.len()];
+        for &(stack, _, _) in sums.keys() {
+            let Some(&(start, len)) = stacks.get(&stack) else {
                 continue;
+            };
+            // Frames are stored leaf first; stacks keep the leaf-most `max_stack_depth`.
+            let mut kept = 0;
+            for &k in &frames[start as usize..(start + len) as usize] {
+                if kept >= max {
+                    break;
+                }
+                let mut id = ids[k as usize];
+                if id == UNNAMED {
+                    let key = keys.get(k);
+                    id = self
+                        .frame_name(&names, key.method, key.line)
+                        .unwrap_or(NO_FRAME);
+                    ids[k as usize] = id;
+                }
+                kept += usize::from(id != NO_FRAME);
             }
-            let path = &arena[start as usize..(start + len) as usize];
-            let labels = self.labels(corr);
+        }
+        drop(names);
+        drop(keys);
+        // Correlation index → label set index.
+        let mut corr_labels: Vec<usize> = vec![usize::MAX; corrs.len()];
+        let mut path: Vec<u32> = Vec::new();
+        for ((stack, ci, kind), vals) in sums {
+            let Some(&(start, len)) = stacks.get(&stack) else {
+                continue;
+            };
+            path.clear();
+            for &k in &frames[start as usize..(start + len) as usize] {
+                if path.len() >= max {
+                    break;
+                }
+                let id = ids[k as usize];
+                if id < NO_FRAME {
+                    path.push(id);
+                }
+            }
+            path.reverse();
+            let labels = match corr_labels[ci as usize] {
+                usize::MAX => {
+                    let l = self.labels(corrs[ci as usize]);
+                    corr_labels[ci as usize] = l;
+                    l
+                }
+                l => l,
+            };
             let nvalues = if matches!(kind, SampleKind::Cpu | SampleKind::Wall | SampleKind::Live) {
                 1
             } else {
@@ -698,7 +775,7 @@ impl<'a> Output<'a> {
                 let s = self.series(kind, vi as u8, labels);
                 let samples = &mut self.profile.series[s].samples;
                 let before = samples.len();
-                samples.add(path, v);
+                samples.add(&path, v);
                 if samples.len() > before {
                     let cost = path.len() as u64 + 1;
                     if cost > self.budget {
@@ -715,58 +792,17 @@ impl<'a> Output<'a> {
         Ok(())
     }
 
-    /// Appends the path of stack trace `stack` (root first, the leaf-most
-    /// `max_stack_depth` frames) to `arena`; returns its span, `None` for an unknown id.
-    fn resolve_stack(
-        &mut self,
-        pools: &Pools,
-        stack: u64,
-        cache: &mut FrameCache,
-        arena: &mut Vec<u32>,
-    ) -> Option<(u32, u32)> {
-        let &(start, len) = pools.stacks.get(&stack)?;
-        let raw = &pools.frames[start as usize..(start + len) as usize];
-        let begin = arena.len();
-        let max = self.limits.max_stack_depth;
-        arena.reserve(raw.len().min(max));
-        // Frames are stored leaf first; keep the leaf-most `max_stack_depth`.
-        for f in raw.iter() {
-            if arena.len() - begin >= max {
-                break;
-            }
-            let id = match cache.get(f.method, f.line) {
-                Some(id) => id,
-                None => {
-                    let id = self.frame_name(pools, f.method, f.line);
-                    cache.insert(f.method, f.line, id);
-                    id
-                }
-            };
-            if let Some(id) = id {
-                arena.push(id);
-            }
-        }
-        arena[begin..].reverse();
-        // The arena holds at most one path of at most `raw.len()` frames per stack trace, and
-        // all stack traces' frames are indexed by `u32` in `pools.frames`.
-        let span = (
-            u32::try_from(begin).ok()?,
-            u32::try_from(arena.len() - begin).ok()?,
-        );
-        (span != UNRESOLVED).then_some(span)
-    }
-
-    fn frame_name(&mut self, pools: &Pools, method: u64, line: u32) -> Option<u32> {
+    fn frame_name(&mut self, names: &Names<'_>, method: u64, line: u32) -> Option<u32> {
         if method == 0 {
             return None;
         }
-        let &(class, name) = pools.methods.get(&method)?;
-        let class_name = pools.classes.get(&class)?;
+        let &(class, name) = names.methods.get(&method)?;
+        let class_name = names.classes.get(&class)?;
         let buf = &mut self.name_buf;
         buf.clear();
-        pools.push_symbol(*class_name, buf);
+        names.push_symbol(*class_name, buf);
         buf.push('.');
-        pools.push_symbol(name, buf);
+        names.push_symbol(name, buf);
         if self.options.line_numbers {
             buf.push(':');
             push_decimal(buf, line);
@@ -784,59 +820,6 @@ impl<'a> Output<'a> {
 
     fn finish(self) -> Profile {
         self.profile
-    }
-}
-
-/// Frame ids of one chunk by (method id, line): a dense table indexed by method id when the
-/// ids are small (async-profiler and the JDK number methods from 1), a hash map otherwise.
-struct FrameCache {
-    /// Method id → 1 + index in `lines` (0: not seen yet).
-    dense: Vec<u32>,
-    lines: Vec<Vec<(u32, Option<u32>)>>,
-    sparse: FxHashMap<(u64, u32), Option<u32>>,
-}
-
-impl FrameCache {
-    fn new(pools: &Pools<'_>) -> Self {
-        let max = pools.methods.keys().copied().max().unwrap_or(0);
-        let dense_len = if max < (pools.methods.len() as u64).saturating_mul(16) + 4096 {
-            (max + 1) as usize
-        } else {
-            0
-        };
-        FrameCache {
-            dense: vec![0; dense_len],
-            lines: Vec::new(),
-            sparse: FxHashMap::default(),
-        }
-    }
-
-    /// `Some(frame id or None for an unresolvable frame)` when cached.
-    #[inline]
-    fn get(&self, method: u64, line: u32) -> Option<Option<u32>> {
-        match self.dense.get(method as usize) {
-            Some(&slot) if (method as usize) < self.dense.len() => {
-                let slot = slot.checked_sub(1)?;
-                self.lines[slot as usize]
-                    .iter()
-                    .find(|(l, _)| *l == line)
-                    .map(|&(_, id)| id)
-            }
-            _ => self.sparse.get(&(method, line)).copied(),
-        }
-    }
-
-    fn insert(&mut self, method: u64, line: u32, id: Option<u32>) {
-        if (method as usize) < self.dense.len() && method < u64::from(u32::MAX) {
-            let slot = &mut self.dense[method as usize];
-            if *slot == 0 {
-                self.lines.push(Vec::new());
-                *slot = self.lines.len() as u32;
-            }
-            self.lines[*slot as usize - 1].push((line, id));
-        } else {
-            self.sparse.insert((method, line), id);
-        }
     }
 }
 

@@ -8,52 +8,199 @@ use crate::reader::{JStr, ReadError, Reader, Res};
 use crate::symbols::{merge_generated_names, needs_merge};
 use rustc_hash::FxHashMap;
 
-/// One stack frame: the method id and the line number (raw `int` bits).
+/// Frame keys of one chunk: each distinct (method id, line) pair of its stack traces gets a
+/// dense index, so that a stack trace is stored as four bytes a frame and its frames are named
+/// once per pair. Pairs are found through an open-addressing table of key indices (one
+/// multiply and usually one probe a frame).
+#[derive(Debug, Default)]
+pub(crate) struct FrameKeys {
+    /// Slot → 1 + key index (0: empty); the length is a power of two, at most half full.
+    table: Vec<u32>,
+    keys: Vec<FrameKey>,
+}
+
+/// One (method id, line) pair.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RawFrame {
+pub(crate) struct FrameKey {
     pub(crate) method: u64,
     pub(crate) line: u32,
 }
 
-/// The constants of one chunk needed to resolve stacks. Strings stay encoded (borrowed from
-/// the chunk) until a frame needs them: most symbols (descriptors, packages) never do.
-#[derive(Debug, Default)]
+impl FrameKeys {
+    #[inline(always)]
+    fn slot(&self, method: u64, line: u32) -> usize {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let h = (method.wrapping_mul(K) ^ u64::from(line)).wrapping_mul(K);
+        // The table length is a power of two of at least 2^10 slots.
+        (h >> (64 - self.table.len().trailing_zeros())) as usize
+    }
+
+    /// The index of (method, line), added when new.
+    #[inline(always)]
+    fn intern(&mut self, method: u64, line: u32) -> Res<u32> {
+        if !self.table.is_empty() {
+            let mask = self.table.len() - 1;
+            let mut slot = self.slot(method, line);
+            loop {
+                let k = self.table[slot];
+                if k == 0 {
+                    break;
+                }
+                let key = &self.keys[k as usize - 1];
+                if key.method == method && key.line == line {
+                    return Ok(k - 1);
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        self.insert(method, line)
+    }
+
+    #[inline(never)]
+    fn insert(&mut self, method: u64, line: u32) -> Res<u32> {
+        let i = u32::try_from(self.keys.len())
+            .ok()
+            .filter(|&i| i < u32::MAX - 2)
+            .ok_or_else(|| ReadError::new("too many distinct stack frames"))?;
+        self.keys.push(FrameKey { method, line });
+        if (self.keys.len()) * 2 > self.table.len() {
+            let len = (self.table.len() * 2).max(1 << 10);
+            self.table = vec![0; len];
+            for j in 0..self.keys.len() {
+                let key = self.keys[j];
+                self.place(key.method, key.line, j as u32);
+            }
+        } else {
+            self.place(method, line, i);
+        }
+        Ok(i)
+    }
+
+    fn place(&mut self, method: u64, line: u32, index: u32) {
+        let mask = self.table.len() - 1;
+        let mut slot = self.slot(method, line);
+        while self.table[slot] != 0 {
+            slot = (slot + 1) & mask;
+        }
+        self.table[slot] = index + 1;
+    }
+
+    /// Number of distinct keys.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The key at `index`.
+    #[inline]
+    pub(crate) fn get(&self, index: u32) -> FrameKey {
+        self.keys[index as usize]
+    }
+
+    /// Frees the lookup table, keeping the keys.
+    fn finish(&mut self) {
+        self.table = Vec::new();
+    }
+}
+
+/// The constants of one chunk needed to resolve stacks.
+#[derive(Debug)]
 pub(crate) struct Pools<'a> {
-    strings: FxHashMap<u64, JStr<'a>>,
-    symbols: FxHashMap<u64, JStr<'a>>,
+    /// What names frames; dropped once the chunk's frames are named.
+    pub(crate) names: Names<'a>,
+    /// Stack trace id → range in `frames` (leaf first).
+    pub(crate) stacks: FxHashMap<u64, (u32, u32)>,
+    /// Frame key indices (see [`FrameKeys`]) of every stack trace.
+    pub(crate) frames: Vec<u32>,
+    pub(crate) keys: FrameKeys,
+    /// Thread state id → what its name (`STATE_RUNNABLE`…) says.
+    pub(crate) thread_states: FxHashMap<u64, ThreadState>,
+}
+
+/// The thread states that decide which series a sample feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    Runnable,
+    Sleeping,
+    Other,
+}
+
+impl ThreadState {
+    fn of(name: &str) -> ThreadState {
+        match name {
+            "STATE_RUNNABLE" => ThreadState::Runnable,
+            "STATE_SLEEPING" => ThreadState::Sleeping,
+            _ => ThreadState::Other,
+        }
+    }
+}
+
+/// The constants that name frames. Strings stay encoded in the chunk (pools keep their
+/// offsets) until a frame needs them: most symbols (descriptors, packages) never do.
+#[derive(Debug)]
+pub(crate) struct Names<'a> {
+    chunk: &'a [u8],
+    compressed: bool,
+    /// String id → offset of its encoding in the chunk.
+    strings: FxHashMap<u64, usize>,
+    /// Symbol id → offset of its string's encoding in the chunk.
+    symbols: FxHashMap<u64, usize>,
     /// Class id → symbol id of its name.
     pub(crate) classes: FxHashMap<u64, u64>,
     /// Method id → (class id, symbol id of its name).
     pub(crate) methods: FxHashMap<u64, (u64, u64)>,
-    /// Stack trace id → range in `frames` (leaf first).
-    pub(crate) stacks: FxHashMap<u64, (u32, u32)>,
-    pub(crate) frames: Vec<RawFrame>,
-    /// Thread state id → name (`STATE_RUNNABLE`…).
-    pub(crate) thread_states: FxHashMap<u64, String>,
 }
 
-impl Pools<'_> {
+impl<'a> Pools<'a> {
+    fn new(chunk: &'a [u8], compressed: bool) -> Self {
+        Pools {
+            names: Names {
+                chunk,
+                compressed,
+                strings: FxHashMap::default(),
+                symbols: FxHashMap::default(),
+                classes: FxHashMap::default(),
+                methods: FxHashMap::default(),
+            },
+            stacks: FxHashMap::default(),
+            frames: Vec::new(),
+            keys: FrameKeys::default(),
+            thread_states: FxHashMap::default(),
+        }
+    }
+}
+
+impl<'a> Names<'a> {
+    /// The string encoded at `pos` (read once already, so it parses).
+    fn string_at(&self, pos: usize) -> JStr<'a> {
+        Reader::new(self.chunk, pos, self.compressed)
+            .string()
+            .unwrap_or(JStr::Null)
+    }
+
+    /// The string-pool entry `id`; one that refers to the pool again is not followed.
+    fn pooled(&self, id: u64) -> Option<JStr<'a>> {
+        match self.string_at(*self.strings.get(&id)?) {
+            JStr::Ref(_) => None,
+            t => Some(t),
+        }
+    }
+
     fn text(&self, s: JStr<'_>) -> String {
-        s.decode(|id| {
-            self.strings.get(&id).map(|t| match t {
-                // A string-pool entry that refers to the pool again is not followed.
-                JStr::Ref(_) => String::new(),
-                t => t.decode(|_| None),
-            })
-        })
+        s.decode(|id| Some(self.pooled(id)?.decode(|_| None)))
     }
 
     /// Appends the text of symbol `id`, JVM-generated names merged (nothing when unknown).
     pub(crate) fn push_symbol(&self, id: u64, out: &mut String) {
-        let Some(&s) = self.symbols.get(&id) else {
+        let Some(&pos) = self.symbols.get(&id) else {
             return;
         };
         let start = out.len();
-        match s {
-            JStr::Ref(r) => match self.strings.get(&r) {
-                Some(JStr::Ref(_)) | None => {}
-                Some(t) => t.push_to(out),
-            },
+        match self.string_at(pos) {
+            JStr::Ref(r) => {
+                if let Some(t) = self.pooled(r) {
+                    t.push_to(out);
+                }
+            }
             s => s.push_to(out),
         }
         if needs_merge(&out[start..]) {
@@ -130,9 +277,7 @@ pub(crate) fn parse_pools<'a>(
     types: &Types,
 ) -> Res<Pools<'a>> {
     let spec = Spec::new(types);
-    let mut pools = Pools::default();
-    // A frame takes at least four bytes; stack traces are usually a good part of a chunk.
-    pools.frames.reserve(chunk.len() / 16);
+    let mut pools = Pools::new(chunk, compressed);
     let mut pos = first;
     // Checkpoints are written one after the other and chained backwards: each must end at
     // or before the start of the one that points to it, so the chain is read in linear time.
@@ -152,6 +297,8 @@ pub(crate) fn parse_pools<'a>(
         limit = pos;
         pos = next as usize;
     }
+    pools.keys.finish();
+    pools.frames.shrink_to_fit();
     Ok(pools)
 }
 
@@ -204,13 +351,13 @@ fn reserve(spec: &Spec, class: usize, n: usize, pools: &mut Pools<'_>) {
     let n = n.min(1 << 16);
     let is = |c: Option<usize>| c == Some(class);
     if is(spec.string) {
-        pools.strings.reserve(n);
+        pools.names.strings.reserve(n);
     } else if is(spec.symbol.map(|s| s.0)) {
-        pools.symbols.reserve(n);
+        pools.names.symbols.reserve(n);
     } else if is(spec.class.map(|s| s.0)) {
-        pools.classes.reserve(n);
+        pools.names.classes.reserve(n);
     } else if is(spec.method.map(|s| s.0)) {
-        pools.methods.reserve(n);
+        pools.names.methods.reserve(n);
     } else if is(spec.stack.map(|s| s.0)) {
         pools.stacks.reserve(n);
     }
@@ -243,15 +390,15 @@ fn read_constant<'a>(
     pools: &mut Pools<'a>,
 ) -> Res<()> {
     if spec.string == Some(class) {
-        let s = r.string()?;
-        pools.strings.insert(id, s);
+        let pos = r.pos;
+        r.skip_string()?;
+        pools.names.strings.insert(id, pos);
         return Ok(());
     }
     if let Some((c, f)) = spec.symbol {
         if c == class {
-            let [v] = read_fields(r, types, class, [f])?;
-            if let Some(Scalar::Str(s)) = v {
-                pools.symbols.insert(id, s);
+            if let Some(pos) = string_field(r, types, class, f)? {
+                pools.names.symbols.insert(id, pos);
             }
             return Ok(());
         }
@@ -260,7 +407,7 @@ fn read_constant<'a>(
         if c == class {
             let [v] = read_fields(r, types, class, [f])?;
             if let Some(name) = v.and_then(Scalar::num) {
-                pools.classes.insert(id, name);
+                pools.names.classes.insert(id, name);
             }
             return Ok(());
         }
@@ -268,7 +415,7 @@ fn read_constant<'a>(
     if let Some((c, ft, fname)) = spec.method {
         if c == class {
             let [t, n] = read_fields(r, types, class, [ft, fname])?;
-            pools.methods.insert(
+            pools.names.methods.insert(
                 id,
                 (
                     t.and_then(Scalar::num).unwrap_or(0),
@@ -282,7 +429,7 @@ fn read_constant<'a>(
         if c == class {
             let [v] = read_fields(r, types, class, [f])?;
             if let Some(Scalar::Str(s)) = v {
-                let t = pools.text(s);
+                let t = ThreadState::of(&pools.names.text(s));
                 pools.thread_states.insert(id, t);
             }
             return Ok(());
@@ -297,7 +444,7 @@ fn read_constant<'a>(
                     continue;
                 }
                 let n = r.count("stack frame")?;
-                read_frames(r, types, frame_class, fm, fl, n, &mut pools.frames)?;
+                read_frames(r, types, frame_class, fm, fl, n, pools)?;
             }
             let len = pools.frames.len() - start;
             if u32::try_from(pools.frames.len()).is_err() {
@@ -310,8 +457,28 @@ fn read_constant<'a>(
     skip_struct(r, types, class, 0)
 }
 
-/// Reads `n` stack frames. The usual layout (every field a varint: method, line, bytecode
-/// index, frame type) takes a fast path.
+/// Skips a struct of `class`, returning the offset of its field `wanted` when that field is
+/// an inline string (the offset of its encoding).
+fn string_field(
+    r: &mut Reader<'_>,
+    types: &Types,
+    class: usize,
+    wanted: usize,
+) -> Res<Option<usize>> {
+    let mut out = None;
+    for (i, f) in types.classes[class].fields.iter().enumerate() {
+        if i == wanted && !f.cp && f.kind == Kind::Str {
+            out = Some(r.pos);
+            r.skip_string()?;
+        } else {
+            skip_field(r, types, f, 1)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `n` stack frames into frame keys. The usual layout (every field a varint: method,
+/// line, bytecode index, frame type) takes a fast path.
 fn read_frames(
     r: &mut Reader<'_>,
     types: &Types,
@@ -319,7 +486,7 @@ fn read_frames(
     fm: Option<usize>,
     fl: Option<usize>,
     n: usize,
-    out: &mut Vec<RawFrame>,
+    pools: &mut Pools<'_>,
 ) -> Res<()> {
     let fields = &types.classes[frame_class].fields;
     let all_varints = r.compressed
@@ -327,34 +494,78 @@ fn read_frames(
             !f.array
                 && (f.cp || matches!(f.kind, Kind::Int | Kind::Long | Kind::Short | Kind::Char))
         });
-    out.reserve(n.min(r.remaining()));
+    let frames = &mut pools.frames;
+    let keys = &mut pools.keys;
+    // Each frame takes at least one byte, so `n` is bounded by the input.
+    frames.reserve(n.min(r.remaining()));
     if all_varints {
+        let nf = fields.len();
+        let fm = fm.unwrap_or(usize::MAX);
+        let fl = fl.unwrap_or(usize::MAX);
+        if (fm, fl) == (0, 1) {
+            // The layout of every JDK and async-profiler: method, line, then the rest.
+            for _ in 0..n {
+                let method = r.varint()?;
+                let line = r.varint()? as u32;
+                for _ in 2..nf {
+                    r.skip_varint()?;
+                }
+                frames.push(keys.intern(method, line)?);
+            }
+            return Ok(());
+        }
         for _ in 0..n {
-            let mut frame = RawFrame { method: 0, line: 0 };
-            for j in 0..fields.len() {
+            let (mut method, mut line) = (0, 0);
+            for j in 0..nf {
                 let v = r.varint()?;
-                if Some(j) == fm {
-                    frame.method = v;
-                } else if Some(j) == fl {
-                    frame.line = v as u32;
+                if j == fm {
+                    method = v;
+                } else if j == fl {
+                    line = v as u32;
                 }
             }
-            out.push(frame);
+            frames.push(keys.intern(method, line)?);
         }
         return Ok(());
     }
     for _ in 0..n {
-        let mut frame = RawFrame { method: 0, line: 0 };
+        let (mut method, mut line) = (0, 0);
         for (j, ff) in fields.iter().enumerate() {
             if Some(j) == fm {
-                frame.method = read_scalar(r, ff)?.num().unwrap_or(0);
+                method = read_scalar(r, ff)?.num().unwrap_or(0);
             } else if Some(j) == fl {
-                frame.line = read_scalar(r, ff)?.num().unwrap_or(0) as u32;
+                line = read_scalar(r, ff)?.num().unwrap_or(0) as u32;
             } else {
                 skip_field(r, types, ff, 2)?;
             }
         }
-        out.push(frame);
+        frames.push(keys.intern(method, line)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameKeys;
+
+    #[test]
+    fn frame_keys_are_stable_across_growth() {
+        let mut keys = FrameKeys::default();
+        let pairs: Vec<(u64, u32)> = (0..5000u64)
+            .map(|i| (i % 700 + (i % 3) * (1 << 40), (i * 7919 % 13) as u32))
+            .collect();
+        let first: Vec<u32> = pairs
+            .iter()
+            .map(|&(m, l)| keys.intern(m, l).unwrap())
+            .collect();
+        for (&(m, l), &i) in pairs.iter().zip(&first) {
+            assert_eq!(keys.intern(m, l).unwrap(), i);
+            let k = keys.get(i);
+            assert_eq!((k.method, k.line), (m, l));
+        }
+        let mut distinct = pairs.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(keys.len(), distinct.len());
+    }
 }

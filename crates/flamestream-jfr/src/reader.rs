@@ -78,13 +78,30 @@ impl<'a> Reader<'a> {
     /// JFR varint: seven bits a byte, least significant first; the ninth byte carries eight.
     #[inline(always)]
     pub(crate) fn varint(&mut self) -> Res<u64> {
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 {
+        // One- and two-byte values (ids and line numbers below 16 Ki) are most of them.
+        if let Some(&[b0, b1]) = self.buf.get(self.pos..self.pos + 2) {
+            if b0 < 0x80 {
                 self.pos += 1;
-                return Ok(u64::from(b));
+                return Ok(u64::from(b0));
+            }
+            if b1 < 0x80 {
+                self.pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
             }
         }
         self.varint_slow()
+    }
+
+    /// Skips one JFR varint.
+    #[inline(always)]
+    pub(crate) fn skip_varint(&mut self) -> Res<()> {
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(());
+            }
+        }
+        self.varint_slow().map(|_| ())
     }
 
     #[inline(never)]

@@ -83,6 +83,11 @@ fn pyroscope_async_profiler(stem: &str) -> bool {
 /// Cheap pre-check: false when [`merge_generated_names`] would return `name` unchanged.
 #[inline]
 pub(crate) fn needs_merge(name: &str) -> bool {
+    // Every pattern holds a `$` or a `.` (`GeneratedMethodAccessor` is under `jdk/internal`,
+    // which holds neither, so it is checked on its own); most names have neither.
+    if !name.bytes().any(|b| b == b'$' || b == b'.') {
+        return name.starts_with(ACCESSOR);
+    }
     name.contains(LAMBDA) || name.starts_with(ACCESSOR) || name.contains(".so")
 }
 
