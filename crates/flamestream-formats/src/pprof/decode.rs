@@ -11,9 +11,10 @@ use crate::varint::{Reader, WireError, WT_LEN};
 use crate::{truncate_symbol, DecodeError};
 use flamestream_model::labels::validate_label;
 use flamestream_model::{FrameTable, LabelSet, LimitExceeded, Limits, Series, StackMap};
+use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 
 fn invalid(detail: impl Into<String>) -> DecodeError {
     DecodeError::Invalid {
@@ -88,7 +89,23 @@ struct Top<'a> {
     strings: Vec<&'a [u8]>,
     functions: Vec<Function>,
     locations: Vec<&'a [u8]>,
-    samples: Vec<&'a [u8]>,
+    /// Samples are not kept: pass 2 reads them from the profile again ([`samples`]).
+    samples: usize,
+}
+
+/// The samples (field 2) of a profile whose top level pass 1 has already validated.
+fn samples(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut r = Reader::new(data);
+    std::iter::from_fn(move || {
+        while !r.is_empty() {
+            let (f, wt) = r.key().ok()?;
+            if f == 2 {
+                return r.message(f, wt).ok();
+            }
+            r.skip(wt).ok()?;
+        }
+        None
+    })
 }
 
 fn value_type(buf: &[u8]) -> Result<(u64, u64), WireError> {
@@ -147,15 +164,14 @@ fn count_top_level(data: &[u8]) -> [usize; 4] {
 }
 
 fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
-    let [samples, locations, functions, strings] = count_top_level(data);
-    let cap = |n: usize, max: u64| n.min(usize::try_from(max).unwrap_or(usize::MAX));
+    let [_, locations, functions, strings] = count_top_level(data);
     let mut top = Top {
         sample_types: Vec::new(),
         period_type: (0, 0),
         strings: Vec::with_capacity(strings),
         functions: Vec::with_capacity(functions),
         locations: Vec::with_capacity(locations),
-        samples: Vec::with_capacity(cap(samples, limits.max_samples.saturating_add(1))),
+        samples: 0,
     };
     let mut r = Reader::new(data);
     while !r.is_empty() {
@@ -167,8 +183,8 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
             match f {
                 1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
                 2 => {
-                    let s = r.message(f, wt)?;
-                    top.samples.push(s);
+                    r.message(f, wt)?;
+                    top.samples += 1;
                 }
                 4 => top.locations.push(r.message(f, wt)?),
                 5 => top.functions.push(function(r.message(f, wt)?)?),
@@ -184,9 +200,9 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
                 "not a pprof profile: field `{f}` at byte `{at}`: {e}"
             ))
         })?;
-        if top.samples.len() as u64 > limits.max_samples {
+        if top.samples as u64 > limits.max_samples {
             // Count the rest cheaply so the error names the real number.
-            let mut n = top.samples.len() as u64;
+            let mut n = top.samples as u64;
             while !r.is_empty() {
                 let Ok((f, wt)) = r.key() else { break };
                 if r.skip(wt).is_err() {
@@ -361,20 +377,19 @@ pub fn decode_series(
     let mut key_ok: Vec<u8> = vec![0; strings.raw.len()];
     let mut no_label_group: Option<u32> = None;
 
-    // raw location-id bytes → stack index; stacks live in one arena.
-    let mut stack_of: FxHashMap<Cow<'_, [u8]>, u32> = FxHashMap::default();
-    stack_of.reserve(top.samples.len());
-    // Location ids take at least a byte each on the wire: a quarter of the samples' bytes is a
-    // fair first guess at the frames of the distinct stacks.
-    let mut stack_arena: Vec<u32> =
-        Vec::with_capacity((top.samples.iter().map(|s| s.len()).sum::<usize>() / 4).min(1 << 20));
+    // raw location-id bytes → stack index (the table holds only the index: the raw bytes are
+    // found through `raw_keys`, in the profile or, for unpacked ids, in `owned_keys`); the
+    // stacks' frames live in one arena.
+    let mut stack_of: HashTable<u32> = HashTable::with_capacity(top.samples);
+    let mut raw_keys: Vec<RawKey> = Vec::new();
+    let mut owned_keys: Vec<u8> = Vec::new();
+    let mut stack_arena: Vec<u32> = Vec::new();
     let mut stack_span: Vec<(u32, u32)> = Vec::new();
     let mut stack_hash: Vec<u64> = Vec::new();
     // stack → (label group, accumulator) it was last added to.
     let mut last_acc: Vec<(u32, u32)> = Vec::new();
     // (group << 32 | stack) → accumulator index; n_types values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
-    acc_of.reserve(top.samples.len());
     let mut acc_key: Vec<(u32, u32)> = Vec::new();
     let mut acc_values: Vec<i64> = Vec::new();
 
@@ -384,7 +399,7 @@ pub fn decode_series(
     let mut locs: Vec<u64> = Vec::with_capacity(64);
     let max_depth = limits.max_stack_depth;
 
-    for (si, sample) in top.samples.iter().enumerate() {
+    for (si, sample) in samples(data).enumerate() {
         vals.clear();
         pairs.clear();
         unpacked.clear();
@@ -445,17 +460,18 @@ pub fn decode_series(
         }
 
         // Stack, root first, built once per distinct run of location ids.
-        let key: Cow<'_, [u8]> = match packed {
-            Some(p) => Cow::Borrowed(p),
-            None => Cow::Owned(unpacked.clone()),
-        };
-        let stack = match stack_of.entry(key) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
+        let key: &[u8] = packed.unwrap_or(&unpacked);
+        let key_hash = rustc_hash::FxBuildHasher.hash_one(key);
+        let found = stack_of.find(key_hash, |&i| {
+            raw_keys[i as usize].bytes(data, &owned_keys) == key
+        });
+        let stack = match found {
+            Some(&i) => i,
+            None => {
                 let start = stack_arena.len();
                 // Leaf first on the wire: walk the ids backwards.
                 locs.clear();
-                let mut ids = Reader::new(e.key());
+                let mut ids = Reader::new(key);
                 while !ids.is_empty() {
                     locs.push(
                         ids.varint()
@@ -487,7 +503,28 @@ pub fn decode_series(
                 stack_span.push((start as u32, (stack_arena.len() - start) as u32));
                 stack_hash.push(StackMap::hash_stack(&stack_arena[start..]));
                 last_acc.push((NONE, NONE));
-                e.insert(i);
+                raw_keys.push(match packed {
+                    Some(p) => RawKey {
+                        // `p` is a slice of `data`: remember where.
+                        at: p.as_ptr() as usize - data.as_ptr() as usize,
+                        len: p.len() as u32,
+                        owned: false,
+                    },
+                    None => {
+                        owned_keys.extend_from_slice(&unpacked);
+                        RawKey {
+                            at: owned_keys.len() - unpacked.len(),
+                            len: unpacked.len() as u32,
+                            owned: true,
+                        }
+                    }
+                });
+                // The table was sized for every sample: it never grows, so the rehash hasher
+                // below is there for the type only.
+                stack_of.insert_unique(key_hash, i, |&j| {
+                    rustc_hash::FxBuildHasher
+                        .hash_one(raw_keys[j as usize].bytes(data, &owned_keys))
+                });
                 i
             }
         };
@@ -604,6 +641,23 @@ pub fn decode_series(
         }
     }
     Ok(out)
+}
+
+/// Where the raw location-id bytes of a distinct stack are.
+struct RawKey {
+    at: usize,
+    /// A sample's bytes fit in u32: the profile is capped at `max_decompressed_bytes`.
+    len: u32,
+    /// In `owned_keys` (re-encoded unpacked ids) rather than in the profile.
+    owned: bool,
+}
+
+impl RawKey {
+    #[inline]
+    fn bytes<'a>(&self, data: &'a [u8], owned: &'a [u8]) -> &'a [u8] {
+        let from = if self.owned { owned } else { data };
+        &from[self.at..self.at + self.len as usize]
+    }
 }
 
 /// Creates (or reuses, when another label-pair key gave the same set) the series of a label
