@@ -5,6 +5,7 @@ use crate::{LabelSet, ProfileType};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// How the values of several uploads that fall in one window combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -173,8 +174,12 @@ impl FrameTable {
 /// ([`StackMap::hash_stack`], [`StackMap::add_hashed`]).
 #[derive(Clone, Default)]
 pub struct StackMap {
-    /// The frames of every stack, back to back.
-    frames: Vec<u32>,
+    /// The frames of every stack, back to back. Several maps may share one arena (a decoder
+    /// hands every series of a profile the same one, [`StackMap::with_shared_frames`]); the
+    /// first new stack added to a shared arena copies it (copy on write).
+    frames: Arc<Vec<u32>>,
+    /// Frames of the stacks this map holds (the arena may hold more when shared).
+    frame_total: usize,
     /// One entry per distinct stack, in insertion order.
     entries: Vec<StackEntry>,
     /// Stack hash → index into `entries`.
@@ -211,7 +216,49 @@ impl StackMap {
 
     /// Makes room for `frames` more frames in the stacks added next.
     pub fn reserve_frames(&mut self, frames: usize) {
-        self.frames.reserve(frames);
+        Arc::make_mut(&mut self.frames).reserve(frames);
+    }
+
+    /// An empty map with room for `stacks` stacks whose frames are spans of `frames`, an arena
+    /// shared with other maps ([`StackMap::add_span`]).
+    pub fn with_shared_frames(frames: Arc<Vec<u32>>, stacks: usize) -> Self {
+        let mut m = StackMap {
+            frames,
+            ..Self::default()
+        };
+        m.reserve(stacks);
+        m
+    }
+
+    /// Adds `value` to the stack `frames[start..start + len]` of the shared arena this map was
+    /// made with, whose [`StackMap::hash_stack`] is `hash`, without copying its frames. Zero
+    /// values are ignored.
+    /// A span outside the arena is ignored.
+    pub fn add_span(&mut self, hash: u64, start: usize, len: u32, value: i64) {
+        if value == 0 {
+            return;
+        }
+        let Some(stack) = self.frames.get(start..start.saturating_add(len as usize)) else {
+            return;
+        };
+        if let Some(i) = self.find(hash, stack) {
+            let v = &mut self.entries[i].value;
+            *v = v.saturating_add(value);
+            return;
+        }
+        let Ok(i) = u32::try_from(self.entries.len()) else {
+            return;
+        };
+        self.entries.push(StackEntry {
+            hash,
+            start,
+            len,
+            value,
+        });
+        self.frame_total += len as usize;
+        let entries = &self.entries;
+        self.table
+            .insert_unique(hash, i, |&j| entries[j as usize].hash);
     }
 
     /// The hash under which `stack` is stored: the same for every map, so a stack added to
@@ -271,13 +318,15 @@ impl StackMap {
             // Four billion distinct stacks: far beyond every limit; keep the map consistent.
             return;
         }
+        let frames = Arc::make_mut(&mut self.frames);
         self.entries.push(StackEntry {
             hash,
-            start: self.frames.len(),
+            start: frames.len(),
             len,
             value,
         });
-        self.frames.extend_from_slice(stack);
+        frames.extend_from_slice(stack);
+        self.frame_total += len as usize;
         let entries = &self.entries;
         self.table
             .insert_unique(hash, i, |&j| entries[j as usize].hash);
@@ -300,7 +349,7 @@ impl StackMap {
 
     /// Frames held over all stacks (for memory accounting).
     pub fn frame_count(&self) -> usize {
-        self.frames.len()
+        self.frame_total
     }
 
     /// Sum of all values.
@@ -332,19 +381,21 @@ impl StackMap {
             }
         }
         self.reserve(kept.len());
-        self.frames.reserve(kept_frames);
+        let mut frames = Vec::with_capacity(kept_frames);
         for e in kept {
             let stack = old.stack_of(&e);
             let i = self.entries.len() as u32;
             self.entries.push(StackEntry {
-                start: self.frames.len(),
+                start: frames.len(),
                 ..e
             });
-            self.frames.extend_from_slice(stack);
+            frames.extend_from_slice(stack);
+            self.frame_total += stack.len();
             let entries = &self.entries;
             self.table
                 .insert_unique(e.hash, i, |&j| entries[j as usize].hash);
         }
+        self.frames = Arc::new(frames);
     }
 }
 
@@ -493,6 +544,34 @@ mod tests {
         assert_eq!(m, other);
         other.add(&[1], 1);
         assert_ne!(m, other);
+    }
+
+    #[test]
+    fn shared_frames_are_spans_until_a_new_stack_copies_them() {
+        let arena = Arc::new(vec![1, 2, 3, 1, 2]);
+        let h = |s: &[u32]| StackMap::hash_stack(s);
+        let mut a = StackMap::with_shared_frames(arena.clone(), 2);
+        let mut b = StackMap::with_shared_frames(arena.clone(), 2);
+        a.add_span(h(&[1, 2, 3]), 0, 3, 5);
+        a.add_span(h(&[1, 2]), 3, 2, 1);
+        a.add_span(h(&[1, 2]), 0, 2, 1); // the same frames elsewhere in the arena: one stack
+        b.add_span(h(&[2, 3]), 1, 2, 7);
+        b.add_span(h(&[9]), 4, 9, 7); // outside the arena: ignored
+        assert_eq!(a.get(&[1, 2, 3]), Some(5));
+        assert_eq!(a.get(&[1, 2]), Some(2));
+        assert_eq!((a.len(), a.frame_count()), (2, 5));
+        assert_eq!((b.len(), b.frame_count()), (1, 2));
+        a.add(&[4], 1); // copy on write: b and the arena are untouched
+        assert_eq!(a.get(&[4]), Some(1));
+        assert_eq!(b.get(&[2, 3]), Some(7));
+        assert_eq!(*arena, vec![1, 2, 3, 1, 2]);
+        b.retain(|_, v| v > 10);
+        assert!(b.is_empty());
+        let mut c = StackMap::new();
+        c.add(&[1, 2, 3], 5);
+        c.add(&[1, 2], 2);
+        c.add(&[4], 1);
+        assert_eq!(a, c);
     }
 
     #[test]

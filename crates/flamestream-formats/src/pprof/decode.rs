@@ -91,6 +91,8 @@ struct Top<'a> {
     locations: Vec<&'a [u8]>,
     /// Samples are not kept: pass 2 reads them from the profile again ([`samples`]).
     samples: usize,
+    /// The byte range from the first sample's key to the end of the last sample.
+    sample_range: (usize, usize),
 }
 
 /// The samples (field 2) of a profile whose top level pass 1 has already validated.
@@ -172,6 +174,7 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
         functions: Vec::with_capacity(functions),
         locations: Vec::with_capacity(locations),
         samples: 0,
+        sample_range: (0, 0),
     };
     let mut r = Reader::new(data);
     while !r.is_empty() {
@@ -184,6 +187,10 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
                 1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
                 2 => {
                     r.message(f, wt)?;
+                    if top.samples == 0 {
+                        top.sample_range.0 = at;
+                    }
+                    top.sample_range.1 = r.position();
                     top.samples += 1;
                 }
                 4 => top.locations.push(r.message(f, wt)?),
@@ -382,6 +389,10 @@ pub fn decode_series(
     // stacks' frames live in one arena.
     let mut stack_of: HashTable<u32> = HashTable::with_capacity(top.samples);
     let mut raw_keys: Vec<RawKey> = Vec::new();
+    // raw key → stack (several runs of location ids may give one frame stack).
+    let mut raw_stack: Vec<u32> = Vec::new();
+    // frame stack → stack index, to keep each frame stack once.
+    let mut stack_by_frames: HashTable<u32> = HashTable::new();
     let mut owned_keys: Vec<u8> = Vec::new();
     let mut stack_arena: Vec<u32> = Vec::new();
     let mut stack_span: Vec<(u32, u32)> = Vec::new();
@@ -399,7 +410,8 @@ pub fn decode_series(
     let mut locs: Vec<u64> = Vec::with_capacity(64);
     let max_depth = limits.max_stack_depth;
 
-    for (si, sample) in samples(data).enumerate() {
+    let (from, to) = top.sample_range;
+    for (si, sample) in samples(&data[from..to]).enumerate() {
         vals.clear();
         pairs.clear();
         unpacked.clear();
@@ -465,8 +477,9 @@ pub fn decode_series(
         let found = stack_of.find(key_hash, |&i| {
             raw_keys[i as usize].bytes(data, &owned_keys) == key
         });
+        let mut new_stack = false;
         let stack = match found {
-            Some(&i) => i,
+            Some(&r) => raw_stack[r as usize],
             None => {
                 let start = stack_arena.len();
                 // Leaf first on the wire: walk the ids backwards.
@@ -499,10 +512,31 @@ pub fn decode_series(
                         break;
                     }
                 }
-                let i = stack_span.len() as u32;
-                stack_span.push((start as u32, (stack_arena.len() - start) as u32));
-                stack_hash.push(StackMap::hash_stack(&stack_arena[start..]));
-                last_acc.push((NONE, NONE));
+                // Distinct runs of location ids often resolve to the same frames (other
+                // addresses in the same functions): keep each frame stack once.
+                let hash = StackMap::hash_stack(&stack_arena[start..]);
+                let same = stack_by_frames.find(hash, |&j| {
+                    let (s, len) = stack_span[j as usize];
+                    stack_hash[j as usize] == hash
+                        && stack_arena[s as usize..(s + len) as usize] == stack_arena[start..]
+                });
+                let stack = match same {
+                    Some(&j) => {
+                        stack_arena.truncate(start);
+                        j
+                    }
+                    None => {
+                        let j = stack_span.len() as u32;
+                        stack_span.push((start as u32, (stack_arena.len() - start) as u32));
+                        stack_hash.push(hash);
+                        last_acc.push((NONE, NONE));
+                        stack_by_frames.insert_unique(hash, j, |&k| stack_hash[k as usize]);
+                        new_stack = true;
+                        j
+                    }
+                };
+                let r = raw_stack.len() as u32;
+                raw_stack.push(stack);
                 raw_keys.push(match packed {
                     Some(p) => RawKey {
                         // `p` is a slice of `data`: remember where.
@@ -521,11 +555,11 @@ pub fn decode_series(
                 });
                 // The table was sized for every sample: it never grows, so the rehash hasher
                 // below is there for the type only.
-                stack_of.insert_unique(key_hash, i, |&j| {
+                stack_of.insert_unique(key_hash, r, |&j| {
                     rustc_hash::FxBuildHasher
                         .hash_one(raw_keys[j as usize].bytes(data, &owned_keys))
                 });
-                i
+                stack
             }
         };
 
@@ -584,6 +618,15 @@ pub fn decode_series(
         let last = &mut last_acc[stack as usize];
         let acc = if last.0 == group {
             last.1 as usize
+        } else if new_stack {
+            // A new stack has no accumulator yet, under any group: no lookup. (If the pair is
+            // created again later through `acc_of`, the two accumulators are summed into the
+            // same series stack at the end.)
+            acc_key.push((group, stack));
+            acc_values.resize(acc_values.len() + n_types, 0);
+            let acc = (acc_key.len() - 1) as u32;
+            *last = (group, acc);
+            acc as usize
         } else {
             let acc = *acc_of
                 .entry((u64::from(group) << 32) | u64::from(stack))
@@ -604,6 +647,25 @@ pub fn decode_series(
     }
 
     // Size every stack map once: count the stacks each series receives.
+    // What only the samples needed goes before the series are filled.
+    drop((
+        stack_of,
+        raw_keys,
+        raw_stack,
+        owned_keys,
+        stack_by_frames,
+        acc_of,
+        last_acc,
+    ));
+    drop((
+        top.locations,
+        top.functions,
+        loc_index,
+        loc_span,
+        loc_frames,
+        fn_frame,
+    ));
+
     // (stacks, frames) each series receives.
     let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
@@ -621,13 +683,13 @@ pub fn decode_series(
             }
         }
     }
-    for (s, (stacks, frames)) in out.iter_mut().zip(per_series) {
-        s.series.samples.reserve(stacks);
-        s.series.samples.reserve_frames(frames);
+    // Every series refers to the one arena of distinct stacks instead of copying its frames.
+    let arena = std::sync::Arc::new(stack_arena);
+    for (s, (stacks, _)) in out.iter_mut().zip(per_series) {
+        s.series.samples = StackMap::with_shared_frames(arena.clone(), stacks);
     }
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
         let (start, len) = stack_span[stack as usize];
-        let frames = &stack_arena[start as usize..(start + len) as usize];
         let hash = stack_hash[stack as usize];
         let base = group as usize * n_types;
         for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
@@ -636,7 +698,10 @@ pub fn decode_series(
         {
             let s = group_series[base + i];
             if v > 0 && s != NONE {
-                out[s as usize].series.samples.add_hashed(hash, frames, v);
+                out[s as usize]
+                    .series
+                    .samples
+                    .add_span(hash, start as usize, len, v);
             }
         }
     }
