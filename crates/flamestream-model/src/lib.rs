@@ -21,7 +21,7 @@ pub use flush::{SeriesKey, SourcePosition, WindowFlush, WindowSeries};
 pub use labels::{LabelError, LabelSet};
 pub use limits::{LimitExceeded, Limits};
 pub use name::{parse_name, AppName, NameError};
-pub use profile::{Aggregation, FrameTable, Profile, Series, StackMap};
+pub use profile::{Aggregation, FrameTable, Profile, Series, StackMap, StackTable};
 pub use profile_type::{ProfileType, ProfileTypeError};
 pub use window::Window;
 

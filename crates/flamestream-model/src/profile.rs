@@ -419,6 +419,81 @@ impl std::fmt::Debug for StackMap {
     }
 }
 
+/// Distinct stacks (frame ids, root first), each stored once and addressed by a dense `u32`
+/// id: the aggregator's per-partition stack store, shared by the series of a window.
+///
+/// Frames live back to back in one arena; [`StackTable::into_parts`] hands the arena over as
+/// the shared frames of [`StackMap`]s ([`StackMap::with_shared_frames`]) without copying.
+#[derive(Clone, Default)]
+pub struct StackTable {
+    frames: Vec<u32>,
+    /// Id → (start in `frames`, length, hash).
+    stacks: Vec<(usize, u32, u64)>,
+    /// Hash → id.
+    table: hashbrown::HashTable<u32>,
+}
+
+impl StackTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes room for `stacks` more stacks of `frames` frames in total.
+    pub fn reserve(&mut self, stacks: usize, frames: usize) {
+        self.frames.reserve(frames);
+        self.stacks.reserve(stacks);
+        let spans = &self.stacks;
+        self.table.reserve(stacks, |&j| spans[j as usize].2);
+    }
+
+    /// The id of `stack`, whose [`StackMap::hash_stack`] is `hash`, adding it when new;
+    /// `None` only past `u32::MAX - 1` stacks.
+    pub fn intern_hashed(&mut self, hash: u64, stack: &[u32]) -> Option<u32> {
+        let found = self.table.find(hash, |&i| {
+            let (start, len, h) = self.stacks[i as usize];
+            h == hash && &self.frames[start..start + len as usize] == stack
+        });
+        if let Some(&i) = found {
+            return Some(i);
+        }
+        let id = u32::try_from(self.stacks.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)?;
+        let len = u32::try_from(stack.len()).ok()?;
+        self.stacks.push((self.frames.len(), len, hash));
+        self.frames.extend_from_slice(stack);
+        let stacks = &self.stacks;
+        self.table
+            .insert_unique(hash, id, |&j| stacks[j as usize].2);
+        Some(id)
+    }
+
+    /// The frames of stack `id`.
+    ///
+    /// # Panics
+    /// When `id` was not returned by this table.
+    pub fn get(&self, id: u32) -> &[u32] {
+        let (start, len, _) = self.stacks[id as usize];
+        &self.frames[start..start + len as usize]
+    }
+
+    /// Number of distinct stacks.
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// True when no stack is held.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// The frame arena and, per id, `(start, length, hash)` of its stack in it.
+    pub fn into_parts(self) -> (Vec<u32>, Vec<(usize, u32, u64)>) {
+        (self.frames, self.stacks)
+    }
+}
+
 /// One series of a decoded profile: one profile type and the labels the profile itself carried.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -572,6 +647,20 @@ mod tests {
         c.add(&[1, 2], 2);
         c.add(&[4], 1);
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn stack_table_interns_each_stack_once() {
+        let mut t = StackTable::new();
+        let h = |s: &[u32]| StackMap::hash_stack(s);
+        assert_eq!(t.intern_hashed(h(&[1, 2]), &[1, 2]), Some(0));
+        assert_eq!(t.intern_hashed(h(&[1]), &[1]), Some(1));
+        assert_eq!(t.intern_hashed(h(&[1, 2]), &[1, 2]), Some(0));
+        assert_eq!(t.intern_hashed(h(&[]), &[]), Some(2));
+        assert_eq!((t.len(), t.get(0), t.get(2)), (3, &[1u32, 2][..], &[][..]));
+        let (frames, spans) = t.into_parts();
+        assert_eq!(frames, vec![1, 2, 1]);
+        assert_eq!(spans[1].0, 2);
     }
 
     #[test]

@@ -9,20 +9,27 @@
 
 use crate::decode::DecodedUpload;
 use flamestream_model::{
-    Aggregation, FrameTable, SeriesKey, SourcePosition, StackMap, Window, WindowFlush, WindowSeries,
+    Aggregation, FrameTable, SeriesKey, SourcePosition, StackMap, StackTable, Window, WindowFlush,
+    WindowSeries,
 };
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 struct Entry {
     aggregation: Aggregation,
     uploads: u32,
-    samples: StackMap,
+    /// Stack id (in the unit's [`StackTable`]) → summed value.
+    samples: FxHashMap<u32, i64>,
 }
 
+/// One partition's open data. Frames and stacks are stored once for all its series-windows
+/// (the series of one heap profile share most stacks); each series keeps only ids and values.
 #[derive(Default)]
 struct Unit {
     frames: FrameTable,
+    stack_table: StackTable,
     series: FxHashMap<(SeriesKey, i64), Entry>,
     range: Option<(i64, i64)>,
     stacks: usize,
@@ -56,6 +63,14 @@ impl Aggregator {
             let profile = &part.profile;
             remap.clear();
             remap.resize(profile.frames.len(), u32::MAX);
+            if unit.stack_table.is_empty() {
+                // A fresh partition: it will hold at least the stacks of this upload's largest
+                // series (the others mostly share them).
+                if let Some(s) = profile.series.iter().max_by_key(|s| s.samples.len()) {
+                    unit.stack_table
+                        .reserve(s.samples.len(), s.samples.frame_count());
+                }
+            }
             for series in &profile.series {
                 let mut labels = part.labels.clone();
                 labels.extend(&series.labels);
@@ -68,15 +83,17 @@ impl Aggregator {
                 let entry = unit.series.entry((key, window)).or_insert_with(|| Entry {
                     aggregation: series.aggregation,
                     uploads: 0,
-                    samples: StackMap::new(),
+                    samples: FxHashMap::default(),
                 });
                 entry.uploads += 1;
                 if entry.samples.is_empty() {
                     // A new series-window: it will hold at least this upload's stacks.
                     entry.samples.reserve(series.samples.len());
-                    entry.samples.reserve_frames(series.samples.frame_count());
                 }
                 for (stack, value) in series.samples.iter() {
+                    if value == 0 {
+                        continue;
+                    }
                     stack_buf.clear();
                     for &id in stack {
                         let mapped = &mut remap[id as usize];
@@ -85,9 +102,22 @@ impl Aggregator {
                         }
                         stack_buf.push(*mapped);
                     }
-                    let before = entry.samples.len();
-                    entry.samples.add(&stack_buf, value);
-                    unit.stacks += entry.samples.len() - before;
+                    let hash = StackMap::hash_stack(&stack_buf);
+                    // Four billion distinct stacks in one partition's window: far past
+                    // `max_open_stacks`, which flushes long before.
+                    let Some(id) = unit.stack_table.intern_hashed(hash, &stack_buf) else {
+                        continue;
+                    };
+                    match entry.samples.entry(id) {
+                        MapEntry::Occupied(mut e) => {
+                            let v = e.get_mut();
+                            *v = v.saturating_add(value);
+                        }
+                        MapEntry::Vacant(e) => {
+                            e.insert(value);
+                            unit.stacks += 1;
+                        }
+                    }
                     self.samples_added += 1;
                 }
             }
@@ -138,15 +168,26 @@ impl Aggregator {
             .into_iter()
             .filter(|(_, u)| !u.series.is_empty() || u.range.is_some())
             .map(|(partition, unit)| {
+                // Every series of the flush refers to the unit's one frame arena.
+                let (arena, spans) = unit.stack_table.into_parts();
+                let arena = Arc::new(arena);
                 let mut series: Vec<WindowSeries> = unit
                     .series
                     .into_iter()
-                    .map(|((key, window_start_ns), e)| WindowSeries {
-                        key,
-                        window_start_ns,
-                        aggregation: e.aggregation,
-                        uploads: e.uploads,
-                        samples: e.samples,
+                    .map(|((key, window_start_ns), e)| {
+                        let mut samples =
+                            StackMap::with_shared_frames(arena.clone(), e.samples.len());
+                        for (id, value) in e.samples {
+                            let (start, len, hash) = spans[id as usize];
+                            samples.add_span(hash, start, len, value);
+                        }
+                        WindowSeries {
+                            key,
+                            window_start_ns,
+                            aggregation: e.aggregation,
+                            uploads: e.uploads,
+                            samples,
+                        }
                     })
                     .collect();
                 series

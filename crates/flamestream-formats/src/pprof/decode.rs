@@ -371,7 +371,8 @@ pub fn decode_series(
     }
 
     let loc_index = IdIndex::build(loc_ids.iter().copied(), loc_ids.len());
-    drop(loc_ids);
+    // The locations are runs of frame ids now: their bytes and the functions are not needed.
+    drop((loc_ids, top.locations, top.functions, fn_index, fn_frame));
 
     // Samples. Stacks are deduplicated by the raw bytes of their location ids, and values are
     // summed per (label group, stack) before they reach the series' stack maps, so a repeated
@@ -388,21 +389,25 @@ pub fn decode_series(
     // found through `raw_keys`, in the profile or, for unpacked ids, in `owned_keys`); the
     // stacks' frames live in one arena.
     let mut stack_of: HashTable<u32> = HashTable::with_capacity(top.samples);
-    let mut raw_keys: Vec<RawKey> = Vec::new();
+    // Sizes from the sample count: at most one raw key per sample; stacks and accumulators
+    // (fewer: repeated and same-frame stacks) start at half of it.
+    let n_samples = top.samples;
+    let mut raw_keys: Vec<RawKey> = Vec::with_capacity(n_samples);
     // raw key → stack (several runs of location ids may give one frame stack).
-    let mut raw_stack: Vec<u32> = Vec::new();
+    let mut raw_stack: Vec<u32> = Vec::with_capacity(n_samples);
     // frame stack → stack index, to keep each frame stack once.
-    let mut stack_by_frames: HashTable<u32> = HashTable::new();
+    let mut stack_by_frames: HashTable<u32> = HashTable::with_capacity(n_samples / 2);
     let mut owned_keys: Vec<u8> = Vec::new();
-    let mut stack_arena: Vec<u32> = Vec::new();
-    let mut stack_span: Vec<(u32, u32)> = Vec::new();
-    let mut stack_hash: Vec<u64> = Vec::new();
+    // Location ids take a byte or more each: a quarter of the samples' bytes is a fair guess.
+    let mut stack_arena: Vec<u32> =
+        Vec::with_capacity((top.sample_range.1 - top.sample_range.0) / 4);
+    let mut stack_span: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
     // stack → (label group, accumulator) it was last added to.
-    let mut last_acc: Vec<(u32, u32)> = Vec::new();
+    let mut last_acc: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
     // (group << 32 | stack) → accumulator index; n_types values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
-    let mut acc_key: Vec<(u32, u32)> = Vec::new();
-    let mut acc_values: Vec<i64> = Vec::new();
+    let mut acc_key: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
+    let mut acc_values: Vec<i64> = Vec::with_capacity(n_samples / 2 * n_types);
 
     let mut vals: Vec<i64> = Vec::with_capacity(n_types.max(1));
     let mut pairs: Vec<(u64, u64)> = Vec::new();
@@ -517,8 +522,7 @@ pub fn decode_series(
                 let hash = StackMap::hash_stack(&stack_arena[start..]);
                 let same = stack_by_frames.find(hash, |&j| {
                     let (s, len) = stack_span[j as usize];
-                    stack_hash[j as usize] == hash
-                        && stack_arena[s as usize..(s + len) as usize] == stack_arena[start..]
+                    stack_arena[s as usize..(s + len) as usize] == stack_arena[start..]
                 });
                 let stack = match same {
                     Some(&j) => {
@@ -528,31 +532,30 @@ pub fn decode_series(
                     None => {
                         let j = stack_span.len() as u32;
                         stack_span.push((start as u32, (stack_arena.len() - start) as u32));
-                        stack_hash.push(hash);
                         last_acc.push((NONE, NONE));
-                        stack_by_frames.insert_unique(hash, j, |&k| stack_hash[k as usize]);
+                        stack_by_frames.insert_unique(hash, j, |&k| {
+                            let (s, len) = stack_span[k as usize];
+                            StackMap::hash_stack(&stack_arena[s as usize..(s + len) as usize])
+                        });
                         new_stack = true;
                         j
                     }
                 };
                 let r = raw_stack.len() as u32;
                 raw_stack.push(stack);
-                raw_keys.push(match packed {
-                    Some(p) => RawKey {
-                        // `p` is a slice of `data`: remember where.
-                        at: p.as_ptr() as usize - data.as_ptr() as usize,
-                        len: p.len() as u32,
-                        owned: false,
-                    },
+                let raw_key = match packed {
+                    // `p` is a slice of `data`: remember where.
+                    Some(p) => {
+                        RawKey::new(p.as_ptr() as usize - data.as_ptr() as usize, p.len(), false)
+                    }
                     None => {
                         owned_keys.extend_from_slice(&unpacked);
-                        RawKey {
-                            at: owned_keys.len() - unpacked.len(),
-                            len: unpacked.len() as u32,
-                            owned: true,
-                        }
+                        RawKey::new(owned_keys.len() - unpacked.len(), unpacked.len(), true)
                     }
-                });
+                };
+                raw_keys.push(raw_key.ok_or_else(|| {
+                    invalid("profile too large: sample data past 2 GiB".to_string())
+                })?);
                 // The table was sized for every sample: it never grows, so the rehash hasher
                 // below is there for the type only.
                 stack_of.insert_unique(key_hash, r, |&j| {
@@ -657,14 +660,7 @@ pub fn decode_series(
         acc_of,
         last_acc,
     ));
-    drop((
-        top.locations,
-        top.functions,
-        loc_index,
-        loc_span,
-        loc_frames,
-        fn_frame,
-    ));
+    drop((loc_index, loc_span, loc_frames));
 
     // (stacks, frames) each series receives.
     let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
@@ -684,6 +680,10 @@ pub fn decode_series(
         }
     }
     // Every series refers to the one arena of distinct stacks instead of copying its frames.
+    let stack_hash: Vec<u64> = stack_span
+        .iter()
+        .map(|&(s, len)| StackMap::hash_stack(&stack_arena[s as usize..(s + len) as usize]))
+        .collect();
     let arena = std::sync::Arc::new(stack_arena);
     for (s, (stacks, _)) in out.iter_mut().zip(per_series) {
         s.series.samples = StackMap::with_shared_frames(arena.clone(), stacks);
@@ -710,18 +710,30 @@ pub fn decode_series(
 
 /// Where the raw location-id bytes of a distinct stack are.
 struct RawKey {
-    at: usize,
-    /// A sample's bytes fit in u32: the profile is capped at `max_decompressed_bytes`.
+    at: u32,
+    /// The length; the top bit set when the bytes are in `owned_keys` (re-encoded unpacked
+    /// ids) rather than in the profile.
     len: u32,
-    /// In `owned_keys` (re-encoded unpacked ids) rather than in the profile.
-    owned: bool,
 }
 
+const OWNED: u32 = 1 << 31;
+
 impl RawKey {
+    /// A key for `len` bytes at `at`, `None` past 2 GiB (profiles are capped far below).
+    fn new(at: usize, len: usize, owned: bool) -> Option<RawKey> {
+        let at = u32::try_from(at).ok()?;
+        let len = u32::try_from(len).ok().filter(|&l| l < OWNED)?;
+        Some(RawKey {
+            at,
+            len: if owned { len | OWNED } else { len },
+        })
+    }
+
     #[inline]
     fn bytes<'a>(&self, data: &'a [u8], owned: &'a [u8]) -> &'a [u8] {
-        let from = if self.owned { owned } else { data };
-        &from[self.at..self.at + self.len as usize]
+        let from = if self.len & OWNED != 0 { owned } else { data };
+        let at = self.at as usize;
+        &from[at..at + (self.len & !OWNED) as usize]
     }
 }
 
