@@ -278,14 +278,10 @@ mod tests {
             max_symbol_bytes: 8,
             ..Limits::default()
         };
-        let t = std::time::Instant::now();
+        // No timing assertion (test machines are shared and noisy): the quadratic version
+        // took ~10 s here, the linear one milliseconds, so a regression shows as a slow test.
         let p = decode_trie(&body, &ty(), 100, &limits).unwrap();
         assert_eq!(stacks(&p), vec![("aaaaaaaa".into(), 15_000)]);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            t.elapsed()
-        );
     }
 
     #[test]

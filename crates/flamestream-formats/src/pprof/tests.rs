@@ -459,13 +459,9 @@ fn regression_many_inlined_lines_are_cut_before_copying() {
         b.sample(&[leaf, big], &[1], &[]);
     }
     let bytes = b.bytes();
-    let t = std::time::Instant::now();
+    // No timing assertion (test machines are shared and noisy): copying whole took seconds,
+    // cutting first takes milliseconds, so a regression shows as a slow test.
     let p = decode(&bytes).unwrap();
-    assert!(
-        t.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        t.elapsed()
-    );
     let s = p.named_stacks(0);
     assert_eq!(s.len(), 1);
     assert_eq!(
@@ -473,4 +469,72 @@ fn regression_many_inlined_lines_are_cut_before_copying() {
         vec!["f".to_string(); Limits::default().max_stack_depth]
     );
     assert_eq!(s[0].1, 4_000);
+}
+
+/// Several runs of location ids that resolve to the same frames (other addresses in the same
+/// functions), seen under several label sets — two label pairs that end as the same set once an
+/// invalid key is dropped — and repeated: every value lands once per (series, stack).
+#[test]
+fn same_frames_from_other_locations_and_label_sets_sum_once() {
+    let mut b = B::new(
+        &[("alloc_objects", "count"), ("alloc_space", "bytes")],
+        ("space", "bytes"),
+    );
+    let main_a = b.loc(&["main"], 0x10);
+    let main_b = b.loc(&["main"], 0x11);
+    let work_a = b.loc(&["work"], 0x20);
+    let work_b = b.loc(&["work"], 0x21);
+    for _ in 0..3 {
+        b.sample(&[work_a, main_a], &[1, 10], &[]);
+        b.sample(&[work_b, main_b], &[2, 20], &[]);
+        b.sample(&[work_a, main_b], &[4, 40], &[("env", "prod")]);
+        // `bad key` is not a valid label name: dropped, leaving {env=prod} again.
+        b.sample(
+            &[work_b, main_a],
+            &[8, 80],
+            &[("env", "prod"), ("bad key", "x")],
+        );
+        b.sample(&[work_b, main_a], &[16, 160], &[("env", "dev")]);
+        b.sample(&[main_b], &[32, 320], &[]);
+    }
+    let p = decode(&b.bytes()).unwrap();
+    type Named = (String, String, Vec<(String, i64)>);
+    let mut got: Vec<Named> = p
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s.profile_type.id().to_string(),
+                format!("{:?}", s.labels),
+                stacks(&p, i),
+            )
+        })
+        .collect();
+    got.sort();
+    let by = |ty: &str, env: Option<&str>| -> Vec<(String, i64)> {
+        got.iter()
+            .find(|(t, l, _)| {
+                t.starts_with(ty) && env.map_or(l == "{}" || !l.contains("env"), |e| l.contains(e))
+            })
+            .map(|(_, _, s)| s.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        by("memory:alloc_objects", None),
+        vec![("main".into(), 96), ("main;work".into(), 9)]
+    );
+    assert_eq!(
+        by("memory:alloc_space", None),
+        vec![("main".into(), 960), ("main;work".into(), 90)]
+    );
+    assert_eq!(
+        by("memory:alloc_objects", Some("prod")),
+        vec![("main;work".into(), 36)]
+    );
+    assert_eq!(
+        by("memory:alloc_objects", Some("dev")),
+        vec![("main;work".into(), 48)]
+    );
+    assert_eq!(p.series.len(), 6, "{got:?}");
 }
