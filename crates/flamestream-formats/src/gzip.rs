@@ -82,10 +82,13 @@ pub fn gunzip_capped(bytes: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
     // input size; then doubling) and never past `cap + 1` bytes, the one byte that proves a
     // stream too large. One byte more than announced lets an honest stream end in one step.
     let cap_plus_one = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
+    // Deflate expands at most ~1032:1, so a trailer announcing more than that is not trusted
+    // for the first allocation.
     let want = match announced_size(bytes) {
         Some(n) if n < cap => usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1),
         _ => bytes.len().saturating_mul(4).max(64 * 1024),
     }
+    .min(bytes.len().saturating_mul(1032))
     .min(cap_plus_one);
     let mut out: Vec<u8> = Vec::new();
     grow_to(&mut out, want)?;
@@ -112,11 +115,13 @@ fn inflate_members(
         inflater.init();
         let member_start = written;
         loop {
+            // Only this member's output is visible to the inflater: a back-reference may not
+            // reach into the previous member (flate2 refuses such streams too).
             let (status, read, produced) = inflate::core::decompress(
                 inflater,
                 &bytes[pos..],
-                &mut out,
-                written,
+                &mut out[member_start..],
+                written - member_start,
                 inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
             );
             pos += read;
@@ -498,6 +503,34 @@ mod tests {
         members.push(0);
         assert!(matches!(
             maybe_gunzip(&members, false, 1 << 20),
+            Err(DecodeError::Gzip(_))
+        ));
+
+        // A member whose match reaches back into the previous member is refused (flate2's
+        // MultiGzDecoder refuses it too): fixed-Huffman block, one match of length 5 at
+        // distance 5, end of block; CRC and size of "world".
+        let block = [0x03, 0x13, 0x00];
+        // The block really is that back-reference: after "hello world" it gives "world".
+        let mut out = b"hello world\0\0\0\0\0".to_vec();
+        let (status, _, produced) = inflate::core::decompress(
+            &mut DecompressorOxide::default(),
+            &block,
+            &mut out,
+            11,
+            inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        assert_eq!((status, produced), (TINFLStatus::Done, 5));
+        assert_eq!(&out, b"hello worldworld");
+        let mut back = gzip(b"hello world");
+        back.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        back.extend_from_slice(&block);
+        back.extend_from_slice(&crc32fast::hash(b"world").to_le_bytes());
+        back.extend_from_slice(&5u32.to_le_bytes());
+        assert!(flate2::read::MultiGzDecoder::new(&back[..])
+            .read_to_end(&mut Vec::new())
+            .is_err());
+        assert!(matches!(
+            maybe_gunzip(&back, false, 100),
             Err(DecodeError::Gzip(_))
         ));
 

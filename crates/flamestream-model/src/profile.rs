@@ -216,7 +216,7 @@ impl StackMap {
 
     /// Makes room for `frames` more frames in the stacks added next.
     pub fn reserve_frames(&mut self, frames: usize) {
-        Arc::make_mut(&mut self.frames).reserve(frames);
+        self.own_frames().reserve(frames);
     }
 
     /// An empty map with room for `stacks` stacks whose frames are spans of `frames`, an arena
@@ -232,7 +232,9 @@ impl StackMap {
 
     /// Adds `value` to the stack `frames[start..start + len]` of the shared arena this map was
     /// made with, whose [`StackMap::hash_stack`] is `hash`, without copying its frames. Zero
-    /// values are ignored.
+    /// values are ignored. Only for a map filled from its shared arena: after a stack was
+    /// added by [`StackMap::add`] or the map was rebuilt ([`StackMap::retain`]), the map has
+    /// an arena of its own and offsets into the shared one mean nothing.
     /// A span outside the arena is ignored.
     pub fn add_span(&mut self, hash: u64, start: usize, len: u32, value: i64) {
         if value == 0 {
@@ -241,6 +243,11 @@ impl StackMap {
         let Some(stack) = self.frames.get(start..start.saturating_add(len as usize)) else {
             return;
         };
+        debug_assert_eq!(
+            hash,
+            Self::hash_stack(stack),
+            "add_span: hash of another stack"
+        );
         if let Some(i) = self.find(hash, stack) {
             let v = &mut self.entries[i].value;
             *v = v.saturating_add(value);
@@ -266,6 +273,21 @@ impl StackMap {
     #[inline]
     pub fn hash_stack(stack: &[u32]) -> u64 {
         rustc_hash::FxBuildHasher.hash_one(stack)
+    }
+
+    /// The arena, made this map's own first when it is shared: only this map's stacks are
+    /// copied (compacted), never the whole shared arena.
+    fn own_frames(&mut self) -> &mut Vec<u32> {
+        if Arc::get_mut(&mut self.frames).is_none() {
+            let mut own = Vec::with_capacity(self.frame_total);
+            for e in &mut self.entries {
+                let start = own.len();
+                own.extend_from_slice(&self.frames[e.start..e.start + e.len as usize]);
+                e.start = start;
+            }
+            self.frames = Arc::new(own);
+        }
+        Arc::get_mut(&mut self.frames).expect("the arena was just made this map's own")
     }
 
     #[inline]
@@ -318,18 +340,32 @@ impl StackMap {
             // Four billion distinct stacks: far beyond every limit; keep the map consistent.
             return;
         }
-        let frames = Arc::make_mut(&mut self.frames);
+        let frames = self.own_frames();
+        let start = frames.len();
+        frames.extend_from_slice(stack);
         self.entries.push(StackEntry {
             hash,
-            start: frames.len(),
+            start,
             len,
             value,
         });
-        frames.extend_from_slice(stack);
         self.frame_total += len as usize;
         let entries = &self.entries;
         self.table
             .insert_unique(hash, i, |&j| entries[j as usize].hash);
+    }
+
+    /// Adds `value` to `stack` when the map holds it; returns whether it did. Never stores a
+    /// new stack (so never copies a shared arena): for deltas against a previous profile.
+    pub fn add_existing(&mut self, stack: &[u32], value: i64) -> bool {
+        match self.find(Self::hash_stack(stack), stack) {
+            Some(i) => {
+                let v = &mut self.entries[i].value;
+                *v = v.saturating_add(value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Every `(stack, value)` pair, in insertion order.

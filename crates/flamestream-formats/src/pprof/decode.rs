@@ -407,9 +407,15 @@ pub fn decode_series(
     // (group << 32 | stack) → accumulator index; n_types values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
     let mut acc_key: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
-    let mut acc_values: Vec<i64> = Vec::with_capacity(n_samples / 2 * n_types);
+    // Bounded by the sample bytes too: the sample-type count is the sender's, and a value takes
+    // a byte or more on the wire.
+    let mut acc_values: Vec<i64> = Vec::with_capacity(
+        (n_samples / 2)
+            .saturating_mul(n_types)
+            .min(top.sample_range.1 - top.sample_range.0),
+    );
 
-    let mut vals: Vec<i64> = Vec::with_capacity(n_types.max(1));
+    let mut vals: Vec<i64> = Vec::with_capacity(n_types.clamp(1, 64));
     let mut pairs: Vec<(u64, u64)> = Vec::new();
     let mut unpacked: Vec<u8> = Vec::new();
     let mut locs: Vec<u64> = Vec::with_capacity(64);

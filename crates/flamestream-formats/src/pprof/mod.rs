@@ -220,8 +220,11 @@ pub fn decode_pprof(
                         && p.series.labels == s.series.labels
                 }) {
                     matched = true;
+                    // Only stacks the current profile holds: one only in `prev` would come out
+                    // negative and be dropped below anyway (and adding it would copy the arena
+                    // the series of this profile share).
                     for (stack, v) in p.series.samples.iter() {
-                        s.series.samples.add(stack, v.saturating_neg());
+                        s.series.samples.add_existing(stack, v.saturating_neg());
                     }
                 }
                 if matched {

@@ -538,3 +538,72 @@ fn same_frames_from_other_locations_and_label_sets_sum_once() {
     );
     assert_eq!(p.series.len(), 6, "{got:?}");
 }
+
+/// Found in review: a million empty sample types (2 bytes each) and 16 000 empty samples
+/// presized the accumulators at 64 GB and aborted the process. The guess is bounded by the
+/// sample bytes now, and the profile is refused for what it is.
+#[test]
+fn regression_many_sample_types_do_not_presize_past_the_input() {
+    let mut bytes = Vec::with_capacity(2_032_000);
+    for _ in 0..1_000_000 {
+        bytes.extend_from_slice(&[0x0a, 0x00]);
+    }
+    for _ in 0..16_000 {
+        bytes.extend_from_slice(&[0x12, 0x00]);
+    }
+    match decode(&bytes) {
+        Err(DecodeError::Invalid { detail, .. }) => {
+            assert!(detail.contains("sample types"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Found in review: subtracting `prev_profile` added every stack only `prev` held to each
+/// cumulative series, copying the arena all series share once per series (quadratic). Only
+/// stacks the current profile holds are touched now; the deltas are unchanged.
+#[test]
+fn deltas_touch_only_the_stacks_of_the_current_profile() {
+    let types = [("alloc_objects", "count"), ("alloc_space", "bytes")];
+    let mut cur = B::new(&types, ("space", "bytes"));
+    let mut prev = B::new(&types, ("space", "bytes"));
+    let config = SampleTypeConfig::parse(
+        br#"{"alloc_objects":{"cumulative":true},"alloc_space":{"cumulative":true}}"#,
+    )
+    .unwrap();
+    for i in 0..200u64 {
+        let name = format!("f{i}");
+        let l = cur.loc(&[name.as_str(), "main"], i);
+        cur.sample(&[l], &[10, 100], &[]);
+        let only_prev = format!("g{i}");
+        let l = prev.loc(&[only_prev.as_str(), "main"], i);
+        prev.sample(&[l], &[1, 1], &[]);
+        if i.is_multiple_of(2) {
+            let name = format!("f{i}");
+            let l = prev.loc(&[name.as_str(), "main"], 1000 + i);
+            prev.sample(&[l], &[4, 40], &[]);
+        }
+    }
+    let p = decode_pprof(
+        &cur.bytes(),
+        Some(&prev.bytes()),
+        Some(&config),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(p.series.len(), 2);
+    for (i, s) in p.series.iter().enumerate() {
+        let scale = if s.profile_type.id().contains("alloc_space") {
+            10
+        } else {
+            1
+        };
+        let got = stacks(&p, i);
+        assert_eq!(got.len(), 200);
+        for (stack, v) in got {
+            let n: u64 = stack.rsplit('f').next().unwrap().parse().unwrap();
+            let want = if n.is_multiple_of(2) { 6 * scale } else { 10 * scale };
+            assert_eq!(v, want, "{stack}");
+        }
+    }
+}
