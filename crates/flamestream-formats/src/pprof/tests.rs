@@ -602,7 +602,11 @@ fn deltas_touch_only_the_stacks_of_the_current_profile() {
         assert_eq!(got.len(), 200);
         for (stack, v) in got {
             let n: u64 = stack.rsplit('f').next().unwrap().parse().unwrap();
-            let want = if n.is_multiple_of(2) { 6 * scale } else { 10 * scale };
+            let want = if n.is_multiple_of(2) {
+                6 * scale
+            } else {
+                10 * scale
+            };
             assert_eq!(v, want, "{stack}");
         }
     }
