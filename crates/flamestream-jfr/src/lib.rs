@@ -697,29 +697,44 @@ impl<'a> Output<'a> {
         };
         let Pools {
             names,
-            stacks,
-            frames,
+            mut stacks,
+            mut frames,
             keys,
             thread_states,
         } = pools;
         drop(thread_states);
         let ChunkSums { sums, corrs, .. } = sums;
         let max = self.limits.max_stack_depth;
-        // Frame key → frame id, `UNNAMED` until named, `NO_FRAME` for an unresolvable frame.
-        // All frames that stacks keep are named first, so that the constant pools are
-        // dropped before the series grow. FxHash has no random seed: the iteration order,
-        // and so frame ids and series order, are the same for the same recording.
+        // Each distinct sampled stack trace is resolved once, whatever number of (context,
+        // kind) sums use it: its path (frame ids, root first) overwrites the start of its own
+        // range in `frames`, and its span becomes `(start, RESOLVED | path length)`, so no
+        // memory is added. Resolving names each frame key once (`ids`: `UNNAMED` until named,
+        // `NO_FRAME` for an unresolvable frame), so that the constant pools are dropped before
+        // the series grow. FxHash has no random seed: the iteration order, and so frame ids
+        // and series order, are the same for the same recording.
+        const RESOLVED: u32 = 1 << 31;
+        const _: () = assert!(pools::MAX_FRAMES < RESOLVED as usize);
         let mut ids: Vec<u32> = vec![UNNAMED; keys.len()];
         for &(stack, _, _) in sums.keys() {
-            let Some(&(start, len)) = stacks.get(&stack) else {
+            let Some(span) = stacks.get_mut(&stack) else {
                 continue;
             };
-            // Frames are stored leaf first; stacks keep the leaf-most `max_stack_depth`.
+            let (start, len) = *span;
+            if len & RESOLVED != 0 {
+                continue;
+            }
+            // Frames are stored leaf first; stacks keep the leaf-most `max_stack_depth` that
+            // resolve. The walk over the raw frames is not capped further: each distinct stack
+            // is walked at most once, so all walks together take at most the frame pool's
+            // length (bounded by the input size), and a cap would drop resolvable frames that
+            // follow many unresolvable ones.
+            let range = &mut frames[start as usize..(start + len) as usize];
             let mut kept = 0;
-            for &k in &frames[start as usize..(start + len) as usize] {
+            for i in 0..range.len() {
                 if kept >= max {
                     break;
                 }
+                let k = range[i];
                 let mut id = ids[k as usize];
                 if id == UNNAMED {
                     let key = keys.get(k);
@@ -728,29 +743,26 @@ impl<'a> Output<'a> {
                         .unwrap_or(NO_FRAME);
                     ids[k as usize] = id;
                 }
-                kept += usize::from(id != NO_FRAME);
+                if id != NO_FRAME {
+                    // `kept <= i`: the frame keys still to read are not overwritten.
+                    range[kept] = id;
+                    kept += 1;
+                }
             }
+            range[..kept].reverse();
+            // `kept <= len < RESOLVED`.
+            *span = (start, RESOLVED | kept as u32);
         }
         drop(names);
         drop(keys);
+        drop(ids);
         // Correlation index → label set index.
         let mut corr_labels: Vec<usize> = vec![usize::MAX; corrs.len()];
-        let mut path: Vec<u32> = Vec::new();
         for ((stack, ci, kind), vals) in sums {
             let Some(&(start, len)) = stacks.get(&stack) else {
                 continue;
             };
-            path.clear();
-            for &k in &frames[start as usize..(start + len) as usize] {
-                if path.len() >= max {
-                    break;
-                }
-                let id = ids[k as usize];
-                if id < NO_FRAME {
-                    path.push(id);
-                }
-            }
-            path.reverse();
+            let path = &frames[start as usize..(start + (len & !RESOLVED)) as usize];
             let labels = match corr_labels[ci as usize] {
                 usize::MAX => {
                     let l = self.labels(corrs[ci as usize]);
@@ -775,7 +787,7 @@ impl<'a> Output<'a> {
                 let s = self.series(kind, vi as u8, labels);
                 let samples = &mut self.profile.series[s].samples;
                 let before = samples.len();
-                samples.add(&path, v);
+                samples.add(path, v);
                 if samples.len() > before {
                     let cost = path.len() as u64 + 1;
                     if cost > self.budget {

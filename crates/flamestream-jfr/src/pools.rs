@@ -102,12 +102,18 @@ impl FrameKeys {
     }
 }
 
+/// Most stack frames one chunk may hold (each kept frame takes at least one byte of the
+/// chunk, so only a chunk of more than 2 GiB reaches it): spans in `frames` fit in 31 bits,
+/// and `add_chunk` marks a resolved stack with the 32nd.
+pub(crate) const MAX_FRAMES: usize = (1 << 31) - 1;
+
 /// The constants of one chunk needed to resolve stacks.
 #[derive(Debug)]
 pub(crate) struct Pools<'a> {
     /// What names frames; dropped once the chunk's frames are named.
     pub(crate) names: Names<'a>,
-    /// Stack trace id → range in `frames` (leaf first).
+    /// Stack trace id → range in `frames` (leaf first). Ranges do not overlap (a stack id
+    /// that comes again gets a new range), so a stack's range can be rewritten in place.
     pub(crate) stacks: FxHashMap<u64, (u32, u32)>,
     /// Frame key indices (see [`FrameKeys`]) of every stack trace.
     pub(crate) frames: Vec<u32>,
@@ -447,7 +453,7 @@ fn read_constant<'a>(
                 read_frames(r, types, frame_class, fm, fl, n, pools)?;
             }
             let len = pools.frames.len() - start;
-            if u32::try_from(pools.frames.len()).is_err() {
+            if pools.frames.len() > MAX_FRAMES {
                 return Err(ReadError::new("too many stack frames"));
             }
             pools.stacks.insert(id, (start as u32, len as u32));
@@ -489,6 +495,12 @@ fn read_frames(
     pools: &mut Pools<'_>,
 ) -> Res<()> {
     let fields = &types.classes[frame_class].fields;
+    if fields.is_empty() {
+        // Frames without fields take no bytes (zero-width fields are dropped from the
+        // layouts) and name nothing: none is kept, so that the frames kept stay bounded by
+        // the input size and a stack of them resolves to the same empty path.
+        return Ok(());
+    }
     let all_varints = r.compressed
         && fields.iter().all(|f| {
             !f.array

@@ -138,3 +138,357 @@ proptest! {
         let _ = decode(&d, None, 100, &Limits::default());
     }
 }
+
+/// A minimal JFR writer (one compressed-int chunk) for recordings the fixtures do not have.
+mod jfr_writer {
+    pub fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    pub fn utf8(out: &mut Vec<u8>, s: &str) {
+        out.push(3);
+        varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// Appends an event: its size as a padded four-byte varint (as JDK writers do), then `body`.
+    pub fn event(out: &mut Vec<u8>, body: &[u8]) {
+        let size = (body.len() + 4) as u64;
+        assert!(size < 1 << 28);
+        for i in 0..3 {
+            out.push((size >> (7 * i)) as u8 & 0x7f | 0x80);
+        }
+        out.push((size >> 21) as u8 & 0x7f);
+        out.extend_from_slice(body);
+    }
+
+    /// A metadata element: (name, attributes, children).
+    pub struct El(
+        pub &'static str,
+        pub Vec<(&'static str, String)>,
+        pub Vec<El>,
+    );
+
+    fn intern(strings: &mut Vec<String>, s: &str) -> u64 {
+        match strings.iter().position(|t| t == s) {
+            Some(i) => i as u64,
+            None => {
+                strings.push(s.to_string());
+                (strings.len() - 1) as u64
+            }
+        }
+    }
+
+    fn element(out: &mut Vec<u8>, strings: &mut Vec<String>, e: &El) {
+        varint(out, intern(strings, e.0));
+        varint(out, e.1.len() as u64);
+        for (k, v) in &e.1 {
+            varint(out, intern(strings, k));
+            varint(out, intern(strings, v));
+        }
+        varint(out, e.2.len() as u64);
+        for c in &e.2 {
+            element(out, strings, c);
+        }
+    }
+
+    /// `class id name` with fields (name, type id, constant pool, array).
+    pub fn class(id: u64, name: &str, fields: &[(&str, u64, bool, bool)]) -> El {
+        let fields = fields
+            .iter()
+            .map(|&(n, t, cp, array)| {
+                let mut attrs = vec![("name", n.to_string()), ("class", t.to_string())];
+                if cp {
+                    attrs.push(("constantPool", "true".to_string()));
+                }
+                if array {
+                    attrs.push(("dimension", "1".to_string()));
+                }
+                El("field", attrs, Vec::new())
+            })
+            .collect();
+        El(
+            "class",
+            vec![("id", id.to_string()), ("name", name.to_string())],
+            fields,
+        )
+    }
+
+    /// The metadata event body for `classes`.
+    pub fn metadata(classes: Vec<El>) -> Vec<u8> {
+        let root = El(
+            "root",
+            Vec::new(),
+            vec![El("metadata", Vec::new(), classes)],
+        );
+        let mut strings = Vec::new();
+        let mut tree = Vec::new();
+        element(&mut tree, &mut strings, &root);
+        let mut body = Vec::new();
+        for v in [0, 0, 0, 0] {
+            varint(&mut body, v); // type 0, start, duration, metadata id
+        }
+        varint(&mut body, strings.len() as u64);
+        for s in &strings {
+            utf8(&mut body, s);
+        }
+        body.extend_from_slice(&tree);
+        body
+    }
+
+    /// One chunk: header, `events`, then the constant pool and metadata events.
+    pub fn chunk(events: &[u8], pool: &[u8], metadata: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 68];
+        out.extend_from_slice(events);
+        let cp_offset = out.len() as u64;
+        out.extend_from_slice(pool);
+        let meta_offset = out.len() as u64;
+        out.extend_from_slice(metadata);
+        let mut h = Vec::with_capacity(68);
+        h.extend_from_slice(b"FLR\0");
+        h.extend_from_slice(&2u16.to_be_bytes());
+        h.extend_from_slice(&0u16.to_be_bytes());
+        for v in [
+            out.len() as u64,
+            cp_offset,
+            meta_offset,
+            0,
+            0,
+            0,
+            1_000_000_000,
+        ] {
+            h.extend_from_slice(&v.to_be_bytes());
+        }
+        h.extend_from_slice(&1u32.to_be_bytes()); // compressed ints
+        out[..68].copy_from_slice(&h);
+        out
+    }
+}
+
+/// One stack trace of many unresolvable frames (method id 0 and an unknown method id), used by
+/// many events with distinct context ids, decodes in time linear in the input: each distinct
+/// stack is resolved once, not once per (stack, context, kind) sum. A regression shows as a
+/// slow test (about 10^9 frame visits), not as a failed assertion.
+#[test]
+fn long_unresolvable_stack_used_by_many_contexts() {
+    use jfr_writer::*;
+    const LONG: u64 = 20;
+    const INT: u64 = 21;
+    const STRING: u64 = 22;
+    const SYMBOL: u64 = 30;
+    const CLASS: u64 = 31;
+    const METHOD: u64 = 32;
+    const FRAME: u64 = 33;
+    const STACK: u64 = 34;
+    const STATE: u64 = 35;
+    const EXECUTION: u64 = 101;
+    const UNRESOLVED: usize = 200_000;
+    const EVENTS: u64 = 5_000;
+
+    let metadata_body = metadata(vec![
+        class(LONG, "long", &[]),
+        class(INT, "int", &[]),
+        class(STRING, "java.lang.String", &[]),
+        class(
+            SYMBOL,
+            "jdk.types.Symbol",
+            &[("string", STRING, false, false)],
+        ),
+        class(CLASS, "java.lang.Class", &[("name", SYMBOL, true, false)]),
+        class(
+            METHOD,
+            "jdk.types.Method",
+            &[("type", CLASS, true, false), ("name", SYMBOL, true, false)],
+        ),
+        class(
+            FRAME,
+            "jdk.types.StackFrame",
+            &[
+                ("method", METHOD, true, false),
+                ("lineNumber", INT, false, false),
+            ],
+        ),
+        class(
+            STACK,
+            "jdk.types.StackTrace",
+            &[("frames", FRAME, false, true)],
+        ),
+        class(
+            STATE,
+            "jdk.types.ThreadState",
+            &[("name", STRING, false, false)],
+        ),
+        class(
+            EXECUTION,
+            "jdk.ExecutionSample",
+            &[
+                ("startTime", LONG, false, false),
+                ("stackTrace", STACK, true, false),
+                ("state", STATE, true, false),
+                ("contextId", LONG, false, false),
+            ],
+        ),
+    ]);
+
+    let mut pool = Vec::new();
+    for v in [1, 0, 0, 0] {
+        varint(&mut pool, v); // type 1, start, duration, delta 0
+    }
+    pool.push(0); // flush
+    varint(&mut pool, 5); // pools
+    varint(&mut pool, SYMBOL);
+    varint(&mut pool, 4);
+    for (id, s) in [(1, "demo/Main"), (2, "run"), (3, "demo/Leaf"), (4, "work")] {
+        varint(&mut pool, id);
+        utf8(&mut pool, s);
+    }
+    varint(&mut pool, CLASS);
+    varint(&mut pool, 2);
+    for (id, name) in [(1, 1), (2, 3)] {
+        varint(&mut pool, id);
+        varint(&mut pool, name);
+    }
+    varint(&mut pool, METHOD);
+    varint(&mut pool, 2);
+    for (id, class, name) in [(1, 1, 2), (2, 2, 4)] {
+        varint(&mut pool, id);
+        varint(&mut pool, class);
+        varint(&mut pool, name);
+    }
+    varint(&mut pool, STATE);
+    varint(&mut pool, 1);
+    varint(&mut pool, 1);
+    utf8(&mut pool, "STATE_RUNNABLE");
+    varint(&mut pool, STACK);
+    varint(&mut pool, 1);
+    varint(&mut pool, 7); // stack trace id
+    varint(&mut pool, UNRESOLVED as u64 + 2);
+    // Leaf first: a resolvable leaf, the unresolvable frames, a resolvable root.
+    for (method, line) in [(2, 7)]
+        .into_iter()
+        .chain((0..UNRESOLVED).map(|i| (if i % 2 == 0 { 0 } else { 999 }, 0)))
+        .chain([(1, 3)])
+    {
+        varint(&mut pool, method);
+        varint(&mut pool, line);
+    }
+    let mut pool_event = Vec::new();
+    event(&mut pool_event, &pool);
+
+    let mut events = Vec::new();
+    for ctx in 1..=EVENTS {
+        let mut body = Vec::new();
+        for v in [EXECUTION, 0, 7, 1, ctx] {
+            varint(&mut body, v);
+        }
+        event(&mut events, &body);
+    }
+    let mut metadata_event = Vec::new();
+    event(&mut metadata_event, &metadata_body);
+    let data = chunk(&events, &pool_event, &metadata_event);
+
+    let p = decode(&data, None, 100, &Limits::default()).unwrap();
+    assert_eq!(p.series.len(), 1);
+    let s = &p.series[0];
+    assert_eq!(
+        s.profile_type.to_string(),
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+    );
+    let samples: Vec<(Vec<&str>, i64)> = s
+        .samples
+        .iter()
+        .map(|(stack, v)| (stack.iter().map(|&f| p.frames.name(f)).collect(), v))
+        .collect();
+    assert_eq!(
+        samples,
+        vec![(
+            vec!["demo/Main.run:3", "demo/Leaf.work:7"],
+            EVENTS as i64 * 10_000_000
+        )]
+    );
+
+    // With a depth limit of one only the leaf is kept.
+    let limits = Limits {
+        max_stack_depth: 1,
+        ..Limits::default()
+    };
+    let p = decode(&data, None, 100, &limits).unwrap();
+    let stacks: Vec<Vec<&str>> = p.series[0]
+        .samples
+        .iter()
+        .map(|(stack, _)| stack.iter().map(|&f| p.frames.name(f)).collect())
+        .collect();
+    assert_eq!(stacks, vec![vec!["demo/Leaf.work:7"]]);
+}
+
+/// Stack frames without fields take no bytes, so a short recording can claim stacks of as
+/// many of them as it has bytes left, again and again; they name nothing and are not kept
+/// (a regression shows as a slow, memory-hungry test).
+#[test]
+fn fieldless_frames_are_not_kept() {
+    use jfr_writer::*;
+    const LONG: u64 = 20;
+    const FRAME: u64 = 33;
+    const STACK: u64 = 34;
+    const LIVE: u64 = 101;
+    const STACKS: u64 = 2_000;
+    // Each stack claims `CLAIMED` frames; a count must not exceed the bytes left in the
+    // constant pool event, which padding provides.
+    const CLAIMED: u64 = 20_000;
+    let metadata_body = metadata(vec![
+        class(LONG, "long", &[]),
+        class(FRAME, "jdk.types.StackFrame", &[]),
+        class(
+            STACK,
+            "jdk.types.StackTrace",
+            &[("frames", FRAME, false, true)],
+        ),
+        class(
+            LIVE,
+            "profiler.LiveObject",
+            &[
+                ("startTime", LONG, false, false),
+                ("stackTrace", STACK, true, false),
+            ],
+        ),
+    ]);
+    let mut pool = Vec::new();
+    for v in [1, 0, 0, 0] {
+        varint(&mut pool, v);
+    }
+    pool.push(0);
+    varint(&mut pool, 1);
+    varint(&mut pool, STACK);
+    varint(&mut pool, STACKS);
+    for id in 1..=STACKS {
+        varint(&mut pool, id);
+        varint(&mut pool, CLAIMED);
+    }
+    pool.resize(pool.len() + CLAIMED as usize, 0);
+    let mut pool_event = Vec::new();
+    event(&mut pool_event, &pool);
+    let mut events = Vec::new();
+    for id in 1..=STACKS {
+        let mut body = Vec::new();
+        for v in [LIVE, 0, id] {
+            varint(&mut body, v);
+        }
+        event(&mut events, &body);
+    }
+    let mut metadata_event = Vec::new();
+    event(&mut metadata_event, &metadata_body);
+    let data = chunk(&events, &pool_event, &metadata_event);
+
+    let p = decode(&data, None, 100, &Limits::default()).unwrap();
+    assert_eq!(p.series.len(), 1);
+    let samples: Vec<(usize, i64)> = p.series[0]
+        .samples
+        .iter()
+        .map(|(stack, v)| (stack.len(), v))
+        .collect();
+    assert_eq!(samples, vec![(0, STACKS as i64)]);
+}
