@@ -248,24 +248,10 @@ impl StackMap {
             Self::hash_stack(stack),
             "add_span: hash of another stack"
         );
-        if let Some(i) = self.find(hash, stack) {
-            let v = &mut self.entries[i].value;
-            *v = v.saturating_add(value);
-            return;
+        match self.find(hash, stack) {
+            Some(i) => self.add_at(i, value),
+            None => self.push_entry(hash, start, len, value),
         }
-        let Ok(i) = u32::try_from(self.entries.len()) else {
-            return;
-        };
-        self.entries.push(StackEntry {
-            hash,
-            start,
-            len,
-            value,
-        });
-        self.frame_total += len as usize;
-        let entries = &self.entries;
-        self.table
-            .insert_unique(hash, i, |&j| entries[j as usize].hash);
     }
 
     /// The hash under which `stack` is stored: the same for every map, so a stack added to
@@ -328,21 +314,37 @@ impl StackMap {
             return;
         }
         if let Some(i) = self.find(hash, stack) {
-            let v = &mut self.entries[i].value;
-            *v = v.saturating_add(value);
+            self.add_at(i, value);
+            return;
+        }
+        if self.entries.len() >= u32::MAX as usize {
+            // Four billion distinct stacks: far beyond every limit; keep the map consistent.
             return;
         }
         // Stacks are cut to `max_stack_depth` long before they reach u32::MAX frames.
         let len = u32::try_from(stack.len()).unwrap_or(u32::MAX);
-        let stack = &stack[..len as usize];
-        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
-        if i == u32::MAX {
-            // Four billion distinct stacks: far beyond every limit; keep the map consistent.
-            return;
-        }
         let frames = self.own_frames();
         let start = frames.len();
-        frames.extend_from_slice(stack);
+        frames.extend_from_slice(&stack[..len as usize]);
+        self.push_entry(hash, start, len, value);
+    }
+
+    /// Adds `value` to entry `i`.
+    #[inline]
+    fn add_at(&mut self, i: usize, value: i64) {
+        let v = &mut self.entries[i].value;
+        *v = v.saturating_add(value);
+    }
+
+    /// Indexes a new entry for the stack at `frames[start..start + len]`; ignored past
+    /// `u32::MAX - 1` entries.
+    fn push_entry(&mut self, hash: u64, start: usize, len: u32, value: i64) {
+        let Some(i) = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)
+        else {
+            return;
+        };
         self.entries.push(StackEntry {
             hash,
             start,
@@ -360,8 +362,7 @@ impl StackMap {
     pub fn add_existing(&mut self, stack: &[u32], value: i64) -> bool {
         match self.find(Self::hash_stack(stack), stack) {
             Some(i) => {
-                let v = &mut self.entries[i].value;
-                *v = v.saturating_add(value);
+                self.add_at(i, value);
                 true
             }
             None => false,
@@ -419,17 +420,9 @@ impl StackMap {
         self.reserve(kept.len());
         let mut frames = Vec::with_capacity(kept_frames);
         for e in kept {
-            let stack = old.stack_of(&e);
-            let i = self.entries.len() as u32;
-            self.entries.push(StackEntry {
-                start: frames.len(),
-                ..e
-            });
-            frames.extend_from_slice(stack);
-            self.frame_total += stack.len();
-            let entries = &self.entries;
-            self.table
-                .insert_unique(e.hash, i, |&j| entries[j as usize].hash);
+            let start = frames.len();
+            frames.extend_from_slice(old.stack_of(&e));
+            self.push_entry(e.hash, start, e.len, e.value);
         }
         self.frames = Arc::new(frames);
     }
