@@ -625,28 +625,27 @@ pub fn decode_series(
 
         // Most stacks are seen with one label group only: remember the last one per stack.
         let last = &mut last_acc[stack as usize];
+        let mut new_acc = || {
+            acc_key.push((group, stack));
+            acc_values.resize(acc_values.len() + n_types, 0);
+            (acc_key.len() - 1) as u32
+        };
         let acc = if last.0 == group {
-            last.1 as usize
-        } else if new_stack {
+            last.1
+        } else {
             // A new stack has no accumulator yet, under any group: no lookup. (If the pair is
             // created again later through `acc_of`, the two accumulators are summed into the
             // same series stack at the end.)
-            acc_key.push((group, stack));
-            acc_values.resize(acc_values.len() + n_types, 0);
-            let acc = (acc_key.len() - 1) as u32;
+            let acc = if new_stack {
+                new_acc()
+            } else {
+                *acc_of
+                    .entry((u64::from(group) << 32) | u64::from(stack))
+                    .or_insert_with(new_acc)
+            };
             *last = (group, acc);
-            acc as usize
-        } else {
-            let acc = *acc_of
-                .entry((u64::from(group) << 32) | u64::from(stack))
-                .or_insert_with(|| {
-                    acc_key.push((group, stack));
-                    acc_values.resize(acc_values.len() + n_types, 0);
-                    (acc_key.len() - 1) as u32
-                });
-            *last = (group, acc);
-            acc as usize
-        };
+            acc
+        } as usize;
         let slot = &mut acc_values[acc * n_types..(acc + 1) * n_types];
         for (a, &v) in slot.iter_mut().zip(vals.iter()) {
             if v > 0 {
