@@ -146,6 +146,7 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
 /// How many samples, locations, functions and strings `data` holds: one cheap pass over the
 /// top-level keys so that pass 1 allocates each vector once. Stops quietly at the first
 /// malformed field (pass 1 reports it).
+#[inline(never)]
 fn count_top_level(data: &[u8]) -> [usize; 4] {
     let mut n = [0usize; 4];
     let mut r = Reader::new(data);
@@ -165,6 +166,7 @@ fn count_top_level(data: &[u8]) -> [usize; 4] {
     n
 }
 
+#[inline(never)]
 fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
     let [_, locations, functions, strings] = count_top_level(data);
     let mut top = Top {
@@ -256,58 +258,36 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// Decodes `data` into series whose stacks use `frames`. Used for both `profile` and
-/// `prev_profile`, so their stacks are comparable.
-///
-/// # Errors
-/// [`DecodeError::Invalid`] for malformed profiles, [`DecodeError::Limit`] for `max_samples`.
-pub fn decode_series(
-    data: &[u8],
+/// Each location as a root-first run of frame ids.
+struct Locations {
+    /// location id → index into `span`.
+    index: IdIndex,
+    /// (start, length) in `frames`.
+    span: Vec<(u32, u32)>,
+    frames: Vec<u32>,
+}
+
+/// Pass 2a: interns the functions the locations use and turns each location into a run of
+/// frame ids (inlined lines expanded, unsymbolized locations named by their address).
+#[inline(never)]
+fn resolve_locations(
+    locations: &[&[u8]],
+    functions: &[Function],
+    strings: &Strings<'_>,
     frames: &mut FrameTable,
-    config: Option<&SampleTypeConfig>,
     limits: &Limits,
-) -> Result<Vec<DecodedSeries>, DecodeError> {
-    let top = top_level(data, limits)?;
-    let strings = Strings { raw: top.strings };
-
-    // Sample types.
-    let n_types = top.sample_types.len();
-    let period_type = strings.get(top.period_type.0, "period type")?;
-    let period_unit = strings.get(top.period_type.1, "period unit")?;
-    let mut names = Vec::with_capacity(n_types);
-    for &(t, u) in &top.sample_types {
-        names.push((
-            strings.get(t, "sample type")?,
-            strings.get(u, "sample unit")?,
-        ));
-    }
-    let go_cpu = names.iter().any(|(t, u)| t == "cpu" && u == "nanoseconds");
-    let mut infos: Vec<Option<SampleTypeInfo>> = Vec::with_capacity(n_types);
-    for (t, u) in &names {
-        if go_cpu && t == "samples" && u == "count" {
-            infos.push(None);
-        } else {
-            infos.push(Some(profile_type_for(
-                t,
-                u,
-                &period_type,
-                &period_unit,
-                config,
-            )));
-        }
-    }
-
+) -> Result<Locations, DecodeError> {
     // Functions → frame ids, interned lazily.
-    let fn_index = IdIndex::build(top.functions.iter().map(|f| f.id), top.functions.len());
-    let mut fn_frame: Vec<u32> = vec![NONE; top.functions.len()];
-    frames.reserve(top.functions.len(), 0);
+    let fn_index = IdIndex::build(functions.iter().map(|f| f.id), functions.len());
+    let mut fn_frame: Vec<u32> = vec![NONE; functions.len()];
+    frames.reserve(functions.len(), 0);
 
     // Locations → root-first runs of frame ids.
-    let mut loc_ids: Vec<u64> = Vec::with_capacity(top.locations.len());
-    let mut loc_span: Vec<(u32, u32)> = Vec::with_capacity(top.locations.len());
-    let mut loc_frames: Vec<u32> = Vec::with_capacity(top.locations.len() * 2);
+    let mut loc_ids: Vec<u64> = Vec::with_capacity(locations.len());
+    let mut loc_span: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
+    let mut loc_frames: Vec<u32> = Vec::with_capacity(locations.len() * 2);
     let mut lines: Vec<u64> = Vec::new();
-    for (li, body) in top.locations.iter().enumerate() {
+    for (li, body) in locations.iter().enumerate() {
         lines.clear();
         let mut address = 0u64;
         let mut id = 0u64;
@@ -350,7 +330,7 @@ pub fn decode_series(
                 ))
             })? as usize;
             if fn_frame[fi] == NONE {
-                let f = &top.functions[fi];
+                let f = &functions[fi];
                 let mut name = strings.get(f.name, "function name")?;
                 if name.is_empty() {
                     name = strings.get(f.system_name, "function system name")?;
@@ -370,10 +350,99 @@ pub fn decode_series(
         loc_span.push((start, loc_frames.len() as u32 - start));
     }
 
-    let loc_index = IdIndex::build(loc_ids.iter().copied(), loc_ids.len());
-    // The locations are runs of frame ids now: their bytes and the functions are not needed.
-    drop((loc_ids, top.locations, top.functions, fn_index, fn_frame));
+    Ok(Locations {
+        index: IdIndex::build(loc_ids.iter().copied(), loc_ids.len()),
+        span: loc_span,
+        frames: loc_frames,
+    })
+}
 
+/// Decodes `data` into series whose stacks use `frames`. Used for both `profile` and
+/// `prev_profile`, so their stacks are comparable.
+///
+/// # Errors
+/// [`DecodeError::Invalid`] for malformed profiles, [`DecodeError::Limit`] for `max_samples`.
+pub fn decode_series(
+    data: &[u8],
+    frames: &mut FrameTable,
+    config: Option<&SampleTypeConfig>,
+    limits: &Limits,
+) -> Result<Vec<DecodedSeries>, DecodeError> {
+    let top = top_level(data, limits)?;
+    let strings = Strings { raw: top.strings };
+
+    // Sample types.
+    let n_types = top.sample_types.len();
+    let period_type = strings.get(top.period_type.0, "period type")?;
+    let period_unit = strings.get(top.period_type.1, "period unit")?;
+    let mut names = Vec::with_capacity(n_types);
+    for &(t, u) in &top.sample_types {
+        names.push((
+            strings.get(t, "sample type")?,
+            strings.get(u, "sample unit")?,
+        ));
+    }
+    let go_cpu = names.iter().any(|(t, u)| t == "cpu" && u == "nanoseconds");
+    let mut infos: Vec<Option<SampleTypeInfo>> = Vec::with_capacity(n_types);
+    for (t, u) in &names {
+        if go_cpu && t == "samples" && u == "count" {
+            infos.push(None);
+        } else {
+            infos.push(Some(profile_type_for(
+                t,
+                u,
+                &period_type,
+                &period_unit,
+                config,
+            )));
+        }
+    }
+
+    let locations = resolve_locations(&top.locations, &top.functions, &strings, frames, limits)?;
+    // The locations are runs of frame ids now: their bytes and the functions are not needed.
+    drop((top.locations, top.functions));
+
+    let acc = accumulate_samples(
+        data,
+        top.samples,
+        top.sample_range,
+        &infos,
+        &strings,
+        &locations,
+        limits,
+    )?;
+    // What only the samples needed goes before the series are filled.
+    drop(locations);
+    Ok(fill_series(acc, n_types))
+}
+
+/// What the samples add up to: values per (label group, stack), before the series exist.
+struct Accumulated {
+    out: Vec<DecodedSeries>,
+    /// group g's series for sample type i is `group_series[g * n_types + i]` (`NONE`: dropped).
+    group_series: Vec<u32>,
+    /// accumulator → (group, stack); its `n_types` values are in `acc_values`.
+    acc_key: Vec<(u32, u32)>,
+    acc_values: Vec<i64>,
+    /// stack → (start, length) in `stack_arena`, root first.
+    stack_span: Vec<(u32, u32)>,
+    stack_arena: Vec<u32>,
+}
+
+/// Pass 2b: reads every sample once (in place in `data`), builds each distinct stack once and
+/// sums the values per (label group, stack).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn accumulate_samples(
+    data: &[u8],
+    n_samples_in: usize,
+    sample_range: (usize, usize),
+    infos: &[Option<SampleTypeInfo>],
+    strings: &Strings<'_>,
+    locations: &Locations,
+    limits: &Limits,
+) -> Result<Accumulated, DecodeError> {
+    let n_types = infos.len();
     // Samples. Stacks are deduplicated by the raw bytes of their location ids, and values are
     // summed per (label group, stack) before they reach the series' stack maps, so a repeated
     // stack costs one hash of its raw bytes.
@@ -388,10 +457,10 @@ pub fn decode_series(
     // raw location-id bytes → stack index (the table holds only the index: the raw bytes are
     // found through `raw_keys`, in the profile or, for unpacked ids, in `owned_keys`); the
     // stacks' frames live in one arena.
-    let mut stack_of: HashTable<u32> = HashTable::with_capacity(top.samples);
+    let mut stack_of: HashTable<u32> = HashTable::with_capacity(n_samples_in);
     // Sizes from the sample count: at most one raw key per sample; stacks and accumulators
     // (fewer: repeated and same-frame stacks) start at half of it.
-    let n_samples = top.samples;
+    let n_samples = n_samples_in;
     let mut raw_keys: Vec<RawKey> = Vec::with_capacity(n_samples);
     // raw key → stack (several runs of location ids may give one frame stack).
     let mut raw_stack: Vec<u32> = Vec::with_capacity(n_samples);
@@ -399,8 +468,7 @@ pub fn decode_series(
     let mut stack_by_frames: HashTable<u32> = HashTable::with_capacity(n_samples / 2);
     let mut owned_keys: Vec<u8> = Vec::new();
     // Location ids take a byte or more each: a quarter of the samples' bytes is a fair guess.
-    let mut stack_arena: Vec<u32> =
-        Vec::with_capacity((top.sample_range.1 - top.sample_range.0) / 4);
+    let mut stack_arena: Vec<u32> = Vec::with_capacity((sample_range.1 - sample_range.0) / 4);
     let mut stack_span: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
     // stack → (label group, accumulator) it was last added to.
     let mut last_acc: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
@@ -412,7 +480,7 @@ pub fn decode_series(
     let mut acc_values: Vec<i64> = Vec::with_capacity(
         (n_samples / 2)
             .saturating_mul(n_types)
-            .min(top.sample_range.1 - top.sample_range.0),
+            .min(sample_range.1 - sample_range.0),
     );
 
     let mut vals: Vec<i64> = Vec::with_capacity(n_types.clamp(1, 64));
@@ -421,7 +489,7 @@ pub fn decode_series(
     let mut locs: Vec<u64> = Vec::with_capacity(64);
     let max_depth = limits.max_stack_depth;
 
-    let (from, to) = top.sample_range;
+    let (from, to) = sample_range;
     for (si, sample) in samples(&data[from..to]).enumerate() {
         vals.clear();
         pairs.clear();
@@ -478,7 +546,7 @@ pub fn decode_series(
                 vals.len()
             )));
         }
-        if vals.iter().zip(&infos).all(|(&v, i)| v <= 0 || i.is_none()) {
+        if vals.iter().zip(infos).all(|(&v, i)| v <= 0 || i.is_none()) {
             continue;
         }
 
@@ -503,21 +571,22 @@ pub fn decode_series(
                     );
                 }
                 for &id in locs.iter().rev() {
-                    let li = loc_index.get(id).ok_or_else(|| {
+                    let li = locations.index.get(id).ok_or_else(|| {
                         invalid(format!(
                             "sample `{si}` references unknown location id `{id}`"
                         ))
                     })?;
-                    let (s, len) = loc_span[li as usize];
+                    let (s, len) = locations.span[li as usize];
                     // Copy no more than the depth left: a location may hold millions of
                     // inlined lines, and many samples may reference it.
                     let room = max_depth - (stack_arena.len() - start);
                     if len == 1 && room > 0 {
                         // The usual location: one line, no inlining.
-                        stack_arena.push(loc_frames[s as usize]);
+                        stack_arena.push(locations.frames[s as usize]);
                     } else {
                         let len = (len as usize).min(room);
-                        stack_arena.extend_from_slice(&loc_frames[s as usize..s as usize + len]);
+                        stack_arena
+                            .extend_from_slice(&locations.frames[s as usize..s as usize + len]);
                     }
                     if stack_arena.len() - start >= max_depth {
                         break;
@@ -579,7 +648,7 @@ pub fn decode_series(
                 None => {
                     let g = new_group(
                         &LabelSet::new(),
-                        &infos,
+                        infos,
                         &mut out,
                         &mut by_labels,
                         &mut group_series,
@@ -616,7 +685,7 @@ pub fn decode_series(
                         }
                         set.insert(name.into_owned(), value.into_owned());
                     }
-                    let g = new_group(&set, &infos, &mut out, &mut by_labels, &mut group_series);
+                    let g = new_group(&set, infos, &mut out, &mut by_labels, &mut group_series);
                     groups.insert(pairs.as_slice().into(), g);
                     g
                 }
@@ -654,18 +723,28 @@ pub fn decode_series(
         }
     }
 
+    Ok(Accumulated {
+        out,
+        group_series,
+        acc_key,
+        acc_values,
+        stack_span,
+        stack_arena,
+    })
+}
+
+/// Pass 3: hands each series its stacks, all sharing one arena of frames.
+#[inline(never)]
+fn fill_series(acc: Accumulated, n_types: usize) -> Vec<DecodedSeries> {
+    let Accumulated {
+        mut out,
+        group_series,
+        acc_key,
+        acc_values,
+        stack_span,
+        stack_arena,
+    } = acc;
     // Size every stack map once: count the stacks each series receives.
-    // What only the samples needed goes before the series are filled.
-    drop((
-        stack_of,
-        raw_keys,
-        raw_stack,
-        owned_keys,
-        stack_by_frames,
-        acc_of,
-        last_acc,
-    ));
-    drop((loc_index, loc_span, loc_frames));
 
     // (stacks, frames) each series receives.
     let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
@@ -710,7 +789,7 @@ pub fn decode_series(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Where the raw location-id bytes of a distinct stack are.
