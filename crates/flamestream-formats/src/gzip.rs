@@ -2,9 +2,9 @@
 //! gzip bomb is stopped at `max_decompressed_bytes` with bounded memory.
 
 use crate::DecodeError;
+use flamestream_inflate::{InflateError, Inflater};
 use flamestream_model::LimitExceeded;
 use flate2::read::MultiGzDecoder;
-use miniz_oxide::inflate::{self, core::inflate_flags, core::DecompressorOxide, TINFLStatus};
 use std::borrow::Cow;
 use std::io::Read;
 
@@ -70,35 +70,41 @@ pub fn maybe_gunzip(
 
 /// Inflates a gzip stream (one or more members) into memory, refusing more than `cap` bytes.
 ///
-/// The whole body is in memory, so each member is inflated in one pass straight into the
-/// output buffer (no sliding-window copy, no reader layers), sized from the size the trailer
-/// announces; the header fields, CRC-32 and size of every member are checked as
+/// The whole body is in memory, so each member is inflated in one call straight into the
+/// output buffer (libdeflate through `flamestream-inflate`: no sliding-window copy, no reader
+/// layers, no zero-filling), sized from the size the trailer announces; the header fields, CRC-32 and size of every member are checked as
 /// `flate2::read::MultiGzDecoder` checks them (the `gunzip` fuzz target compares the two).
 ///
 /// # Errors
 /// [`DecodeError::Gzip`] for a corrupt stream, [`DecodeError::Limit`] past `cap`.
 pub fn gunzip_capped(bytes: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
-    // The output grows in exact steps (the size the trailer announces, else a guess from the
-    // input size; then doubling) and never past `cap + 1` bytes, the one byte that proves a
-    // stream too large. One byte more than announced lets an honest stream end in one step.
     let cap_plus_one = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
-    // Deflate expands at most ~1032:1, so a trailer announcing more than that is not trusted
-    // for the first allocation.
+    // The first buffer: the size the trailer announces (one byte more lets an honest stream
+    // end in one step; `cap + 1` bytes prove a stream too large). A trailer announcing more
+    // than deflate's 1032:1 can give, or more than the cap, is not trusted.
     let want = match announced_size(bytes) {
         Some(n) if n < cap => usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1),
-        _ => bytes.len().saturating_mul(4).max(64 * 1024),
+        _ => usize::MAX,
     }
-    .min(bytes.len().saturating_mul(1032))
+    .min(most_from(bytes.len()))
     .min(cap_plus_one);
     let mut out: Vec<u8> = Vec::new();
-    grow_to(&mut out, want)?;
-    INFLATER.with_borrow_mut(|inflater| inflate_members(bytes, cap, cap_plus_one, out, inflater))
+    reserve_to(&mut out, want)?;
+    INFLATER.with_borrow_mut(|inflater| {
+        let inflater = inflater.get_or_insert_with(Inflater::new);
+        inflate_members(bytes, cap, cap_plus_one, out, inflater)
+    })
 }
 
 thread_local! {
-    /// One inflater per thread (~11 KiB of tables), reset for every member instead of being
-    /// allocated and zeroed for every upload.
-    static INFLATER: std::cell::RefCell<Box<DecompressorOxide>> = std::cell::RefCell::default();
+    /// One inflater per thread (~10 KiB of tables), made on first use.
+    static INFLATER: std::cell::RefCell<Option<Inflater>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The most bytes `n` bytes of deflate data can inflate to (1032:1: a 258-byte match in two
+/// bits), plus the one byte that proves a stream too large.
+fn most_from(n: usize) -> usize {
+    n.saturating_mul(1032).saturating_add(1)
 }
 
 fn inflate_members(
@@ -106,50 +112,52 @@ fn inflate_members(
     cap: u64,
     cap_plus_one: usize,
     mut out: Vec<u8>,
-    inflater: &mut DecompressorOxide,
+    inflater: &mut Inflater,
 ) -> Result<Vec<u8>, DecodeError> {
     let mut pos = 0usize;
-    let mut written = 0usize;
     loop {
         pos += member_header(&bytes[pos..])?;
-        inflater.init();
-        let member_start = written;
-        loop {
+        let member_start = out.len();
+        // A member inflates in one call, or not at all when the buffer is too small: then the
+        // buffer grows (to what the rest of the input can hold at most, then to the cap) and
+        // the member is inflated again. So a lying trailer costs at most two more passes, each
+        // bounded by the cap; a bomb stops after inflating `cap + 1` bytes.
+        let read = loop {
             // Only this member's output is visible to the inflater: a back-reference may not
             // reach into the previous member (flate2 refuses such streams too).
-            let (status, read, produced) = inflate::core::decompress(
-                inflater,
-                &bytes[pos..],
-                &mut out[member_start..],
-                written - member_start,
-                inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-            );
-            pos += read;
-            written += produced;
-            match status {
-                TINFLStatus::Done => break,
-                TINFLStatus::HasMoreOutput => {
-                    if out.len() >= cap_plus_one {
-                        return Err(limit(written as u64, cap));
-                    }
-                    let next = out.len().saturating_mul(2).min(cap_plus_one);
-                    grow_to(&mut out, next)?;
+            match inflater.inflate_into(&bytes[pos..], &mut out, cap_plus_one - member_start) {
+                Ok(read) => break read,
+                Err(InflateError::InsufficientSpace) => {
+                    let most = member_start
+                        .saturating_add(most_from(bytes.len() - pos))
+                        .min(cap_plus_one);
+                    let next = if out.capacity() < most {
+                        most
+                    } else if out.capacity() < cap_plus_one {
+                        cap_plus_one
+                    } else {
+                        // `cap + 1` bytes and more to come.
+                        return Err(limit(cap_plus_one as u64, cap));
+                    };
+                    reserve_to(&mut out, next)?;
                 }
-                TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-                    return Err(DecodeError::Gzip("unexpected end of gzip stream".into()));
+                Err(InflateError::BadData) => {
+                    return Err(DecodeError::Gzip(
+                        "corrupt or truncated deflate stream".into(),
+                    ))
                 }
-                _ => return Err(DecodeError::Gzip("corrupt deflate stream".into())),
             }
-        }
-        if written > cap as usize {
-            return Err(limit(written as u64, cap));
+        };
+        pos += read;
+        if out.len() > cap as usize {
+            return Err(limit(out.len() as u64, cap));
         }
         let trailer = bytes
             .get(pos..pos + 8)
             .ok_or_else(|| DecodeError::Gzip("unexpected end of gzip stream: no trailer".into()))?;
         let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
         let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-        let member = &out[member_start..written];
+        let member = &out[member_start..];
         if crc != crc32fast::hash(member) || size != member.len() as u32 {
             return Err(DecodeError::Gzip(
                 "corrupt gzip stream does not have a matching checksum".into(),
@@ -160,16 +168,14 @@ fn inflate_members(
             break;
         }
     }
-    out.truncate(written);
     Ok(out)
 }
 
-/// Grows `out` (zero-filled) to `len` bytes, refusing politely when memory is short.
-fn grow_to(out: &mut Vec<u8>, len: usize) -> Result<(), DecodeError> {
+/// Makes room for `len` bytes in all (not zero-filled: the inflater writes before it reads),
+/// refusing politely when memory is short.
+fn reserve_to(out: &mut Vec<u8>, len: usize) -> Result<(), DecodeError> {
     out.try_reserve_exact(len.saturating_sub(out.len()))
-        .map_err(|e| DecodeError::Gzip(format!("cannot reserve `{len}` bytes: {e}")))?;
-    out.resize(len, 0);
-    Ok(())
+        .map_err(|e| DecodeError::Gzip(format!("cannot reserve `{len}` bytes: {e}")))
 }
 
 const FHCRC: u8 = 1 << 1;
@@ -511,6 +517,8 @@ mod tests {
         // distance 5, end of block; CRC and size of "world".
         let block = [0x03, 0x13, 0x00];
         // The block really is that back-reference: after "hello world" it gives "world".
+        use miniz_oxide::inflate::TINFLStatus;
+        use miniz_oxide::inflate::{self, core::inflate_flags, core::DecompressorOxide};
         let mut out = b"hello world\0\0\0\0\0".to_vec();
         let (status, _, produced) = inflate::core::decompress(
             &mut DecompressorOxide::default(),
