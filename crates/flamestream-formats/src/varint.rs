@@ -2,23 +2,29 @@
 //! where prost's owned messages would allocate per sample.
 
 /// Why the wire bytes could not be read. Turned into `DecodeError::Invalid` by the callers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WireError {
     /// The input ended inside a value.
     Truncated,
     /// A varint longer than 10 bytes.
     VarintTooLong,
-    /// A field number 0 or a wire type protobuf does not define (3, 4, 6, 7: groups are refused).
-    BadTag(u64),
+    /// A field number 0 or past 2^29 − 1, or a wire type protobuf does not define (3, 4, 6, 7:
+    /// groups are refused). Tags past `u32::MAX` are kept as `u32::MAX`, so that the error
+    /// is 8 bytes and the reader's results travel in registers.
+    BadTag(u32),
     /// A field with the wrong wire type for its declared type.
     WrongWireType { field: u32, wire_type: u8 },
 }
+
+// The reader's results fit in two registers.
+const _: () = assert!(std::mem::size_of::<WireError>() <= 8);
 
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WireError::Truncated => f.write_str("input ends inside a value"),
             WireError::VarintTooLong => f.write_str("varint longer than 10 bytes"),
+            WireError::BadTag(u32::MAX) => f.write_str("invalid field tag (≥ 2^32)"),
             WireError::BadTag(t) => write!(f, "invalid field tag `{t}`"),
             WireError::WrongWireType { field, wire_type } => {
                 write!(f, "field `{field}` has wire type `{wire_type}`")
@@ -120,19 +126,20 @@ impl<'a> Reader<'a> {
             || field > u64::from(u32::MAX >> 3)
             || !matches!(wt, WT_VARINT | WT_I64 | WT_LEN | WT_I32)
         {
-            return Err(WireError::BadTag(k));
+            return Err(WireError::BadTag(u32::try_from(k).unwrap_or(u32::MAX)));
         }
         Ok((field as u32, wt))
     }
 
     /// Skips the value of a field of wire type `wt`.
+    #[inline(always)]
     pub(crate) fn skip(&mut self, wt: u8) -> Result<(), WireError> {
         match wt {
             WT_VARINT => self.varint().map(|_| ()),
             WT_I64 => self.bytes(8).map(|_| ()),
             WT_LEN => self.len_delimited().map(|_| ()),
             WT_I32 => self.bytes(4).map(|_| ()),
-            other => Err(WireError::BadTag(u64::from(other))),
+            other => Err(WireError::BadTag(u32::from(other))),
         }
     }
 
