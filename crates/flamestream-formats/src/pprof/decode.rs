@@ -1,10 +1,14 @@
-//! The fast pprof path: reads the wire format directly, in two passes.
+//! The fast pprof path: reads the wire format directly.
 //!
-//! 1. The top-level fields: sample types, period type, string table and functions are decoded;
+//! 1. [`top_level`]: sample types, period type, string table and functions are decoded;
 //!    locations and samples are kept as byte slices (samples may come before the string table).
-//! 2. Each location becomes a precomputed root-first run of frame ids; each sample's stack is
-//!    assembled from those runs into one reused buffer and added to the series of its label
-//!    set. No allocation per sample except for new stacks and new label sets.
+//! 2. [`resolve_locations`]: each location becomes a root-first run of frame ids.
+//! 3. [`accumulate_samples`]: each sample is read in place; each distinct stack is assembled
+//!    once from those runs, and values are summed per (label set, stack). No allocation per
+//!    sample except for new stacks and new label sets.
+//! 4. [`fill_series`]: the series' stack maps are sized and filled, sharing one frame arena.
+//!
+//! Each pass is a function of its own, not inlined, so that a profiler shows what each costs.
 
 use super::{profile_type_for, SampleTypeConfig, SampleTypeInfo};
 use crate::varint::{Reader, WireError, WT_LEN};
@@ -143,38 +147,18 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
     Ok(out)
 }
 
-/// How many samples, locations, functions and strings `data` holds: one cheap pass over the
-/// top-level keys so that pass 1 allocates each vector once. Stops quietly at the first
-/// malformed field (pass 1 reports it).
-#[inline(never)]
-fn count_top_level(data: &[u8]) -> [usize; 4] {
-    let mut n = [0usize; 4];
-    let mut r = Reader::new(data);
-    while !r.is_empty() {
-        let Ok((f, wt)) = r.key() else { break };
-        if r.skip(wt).is_err() {
-            break;
-        }
-        match f {
-            2 => n[0] += 1,
-            4 => n[1] += 1,
-            5 => n[2] += 1,
-            6 => n[3] += 1,
-            _ => {}
-        }
-    }
-    n
-}
-
+/// Pass 1: the top-level fields.
 #[inline(never)]
 fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
-    let [_, locations, functions, strings] = count_top_level(data);
+    // The vectors grow as they go: counting the fields first cost more time (a second pass
+    // over the top level) than the spare capacity costs memory (locations and functions are
+    // dropped before the samples are read; the string table is trimmed).
     let mut top = Top {
         sample_types: Vec::new(),
         period_type: (0, 0),
-        strings: Vec::with_capacity(strings),
-        functions: Vec::with_capacity(functions),
-        locations: Vec::with_capacity(locations),
+        strings: Vec::new(),
+        functions: Vec::new(),
+        locations: Vec::new(),
         samples: 0,
         sample_range: (0, 0),
     };
@@ -229,6 +213,8 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
             .into());
         }
     }
+    // The string table lives to the end (label values): no spare capacity.
+    top.strings.shrink_to_fit();
     Ok(top)
 }
 
