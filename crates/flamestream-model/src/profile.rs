@@ -3,8 +3,7 @@
 
 use crate::{LabelSet, ProfileType};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// How the values of several uploads that fall in one window combine.
@@ -39,41 +38,25 @@ impl Aggregation {
 
 /// Frame names, each stored once, addressed by a dense `u32` id.
 ///
-/// All names live in one string arena; the index maps a name's hash to its first id, and ids
-/// whose names share a hash are chained. Interning a new name costs no allocation of its own
-/// (the arena and vectors grow geometrically), looking one up costs one hash and one compare.
+/// All names live in one string arena; a hash table of ids finds a name by its hash. Interning
+/// a new name costs no allocation of its own (the arena and vectors grow geometrically),
+/// looking one up costs one hash and one compare.
 #[derive(Debug, Clone, Default)]
 pub struct FrameTable {
     /// Every name, back to back.
     text: String,
     /// Id → end offset of its name in `text` (the start is the previous id's end).
     ends: Vec<u32>,
-    /// Name hash → the newest id with that hash.
-    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    /// Id → the previous id with the same hash (`NO_ID` ends the chain).
-    next: Vec<u32>,
+    /// The ids, found by the hash of their name.
+    index: hashbrown::HashTable<u32>,
 }
 
-const NO_ID: u32 = u32::MAX;
-
-/// A hasher for keys that already are hashes.
-#[derive(Default, Clone, Copy)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
+/// The name of `id` in a table's `text` and `ends`.
+#[inline]
+fn name_in<'t>(text: &'t str, ends: &[u32], id: u32) -> &'t str {
+    let id = id as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+    &text[start..ends[id] as usize]
 }
 
 #[inline]
@@ -98,18 +81,9 @@ impl FrameTable {
     pub fn reserve(&mut self, names: usize, bytes: usize) {
         self.text.reserve(bytes);
         self.ends.reserve(names);
-        self.next.reserve(names);
-        self.index.reserve(names);
-    }
-
-    #[inline]
-    fn span(&self, id: usize) -> (usize, usize) {
-        let start = if id == 0 {
-            0
-        } else {
-            self.ends[id - 1] as usize
-        };
-        (start, self.ends[id] as usize)
+        let (text, ends) = (&self.text, &self.ends);
+        self.index
+            .reserve(names, |&id| hash_name(name_in(text, ends, id)));
     }
 
     /// The id of `name`, adding it when new.
@@ -118,24 +92,17 @@ impl FrameTable {
     /// When the table would hold more than 4 GiB of names or `u32::MAX` ids.
     pub fn intern(&mut self, name: &str) -> u32 {
         let h = hash_name(name);
-        let head = self.index.get(&h).copied().unwrap_or(NO_ID);
-        let mut id = head;
-        while id != NO_ID {
-            let (s, e) = self.span(id as usize);
-            if &self.text[s..e] == name {
-                return id;
-            }
-            id = self.next[id as usize];
+        let Self { text, ends, index } = self;
+        if let Some(&id) = index.find(h, |&id| name_in(text, ends, id) == name) {
+            return id;
         }
-        let new = u32::try_from(self.ends.len())
+        let new = u32::try_from(ends.len())
             .ok()
-            .filter(|&i| i != NO_ID)
+            .filter(|&i| i != u32::MAX)
             .expect("frame table holds fewer than u32::MAX names");
-        self.text.push_str(name);
-        let end = u32::try_from(self.text.len()).expect("frame names fit in 4 GiB");
-        self.ends.push(end);
-        self.next.push(head);
-        self.index.insert(h, new);
+        text.push_str(name);
+        ends.push(u32::try_from(text.len()).expect("frame names fit in 4 GiB"));
+        index.insert_unique(h, new, |&id| hash_name(name_in(text, ends, id)));
         new
     }
 
@@ -145,8 +112,7 @@ impl FrameTable {
     /// When `id` was not returned by this table.
     #[inline]
     pub fn name(&self, id: u32) -> &str {
-        let (s, e) = self.span(id as usize);
-        &self.text[s..e]
+        name_in(&self.text, &self.ends, id)
     }
 
     /// Number of distinct names.
