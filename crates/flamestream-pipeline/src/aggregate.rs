@@ -62,7 +62,14 @@ impl Aggregator {
         for part in &upload.parts {
             let profile = &part.profile;
             remap.clear();
-            remap.resize(profile.frames.len(), u32::MAX);
+            if unit.frames.is_empty() {
+                // A fresh partition (the first upload of its window): it takes the upload's
+                // frame table as it is, ids unchanged, instead of interning every name again.
+                unit.frames = profile.frames.clone();
+                remap.extend(0..profile.frames.len() as u32);
+            } else {
+                remap.resize(profile.frames.len(), u32::MAX);
+            }
             if unit.stack_table.is_empty() {
                 // A fresh partition: it will hold at least the stacks of this upload's largest
                 // series (the others mostly share them).
@@ -269,6 +276,29 @@ mod tests {
         assert_eq!(text, "a\nc");
         assert_eq!(flushes[1].series[0].samples.total(), 8);
         assert_eq!(flushes[1].positions[0].partition, 1);
+    }
+
+    #[test]
+    fn a_fresh_partition_takes_the_first_frame_table_and_maps_later_ones() {
+        let mut a = Aggregator::new(10);
+        // Frame ids differ between the uploads: x=0 y=1, then z=0 y=1 x=2.
+        a.add(&upload(100, &[(&["x", "y"], 1)]), Some((0, 0)));
+        a.add(
+            &upload(101, &[(&["z", "y", "x"], 2), (&["x", "y"], 4)]),
+            Some((0, 1)),
+        );
+        let flushes = a.take("t");
+        let flush = &flushes[0];
+        let mut stacks: Vec<(String, i64)> = flush.series[0]
+            .samples
+            .iter()
+            .map(|(stack, v)| (flush.stack_text(stack).1, v))
+            .collect();
+        stacks.sort();
+        assert_eq!(
+            stacks,
+            vec![("x\ny".to_string(), 5), ("z\ny\nx".to_string(), 2)]
+        );
     }
 
     #[test]
