@@ -90,13 +90,16 @@ struct Function {
 struct Top<'a> {
     sample_types: Vec<(u64, u64)>,
     period_type: (u64, u64),
-    strings: Vec<&'a [u8]>,
+    /// Where each string of the table is in the profile (8 bytes each instead of a slice's 16).
+    strings: Vec<Span>,
     functions: Vec<Function>,
     locations: Vec<&'a [u8]>,
     /// Samples are not kept: pass 2 reads them from the profile again ([`samples`]).
     samples: usize,
     /// The byte range from the first sample's key to the end of the last sample.
     sample_range: (usize, usize),
+    /// The samples' bytes (their payloads, without what lies between them).
+    sample_bytes: usize,
 }
 
 /// The samples (field 2) of a profile whose top level pass 1 has already validated.
@@ -161,6 +164,7 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
         locations: Vec::new(),
         samples: 0,
         sample_range: (0, 0),
+        sample_bytes: 0,
     };
     let mut r = Reader::new(data);
     while !r.is_empty() {
@@ -172,7 +176,7 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
             match f {
                 1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
                 2 => {
-                    r.message(f, wt)?;
+                    top.sample_bytes += r.message(f, wt)?.len();
                     if top.samples == 0 {
                         top.sample_range.0 = at;
                     }
@@ -181,7 +185,7 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
                 }
                 4 => top.locations.push(r.message(f, wt)?),
                 5 => top.functions.push(function(r.message(f, wt)?)?),
-                6 => top.strings.push(r.message(f, wt)?),
+                6 => top.strings.push(Span::of(data, r.message(f, wt)?)?),
                 11 => top.period_type = value_type(r.message(f, wt)?)?,
                 // mapping, drop/keep frames, times, period, comments, default type
                 _ => r.skip(wt)?,
@@ -218,8 +222,32 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
     Ok(top)
 }
 
+/// Where some bytes of a profile are: offset and length.
+#[derive(Clone, Copy)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The span of `part`, a slice of `data`; profiles past 4 GiB are refused (the
+    /// decompressed-size cap stops them long before).
+    fn of(data: &[u8], part: &[u8]) -> Result<Span, WireError> {
+        let at = part.as_ptr() as usize - data.as_ptr() as usize;
+        match (u32::try_from(at), u32::try_from(part.len())) {
+            (Ok(at), Ok(len)) => Ok(Span { at, len }),
+            _ => Err(WireError::Truncated),
+        }
+    }
+
+    fn get(self, data: &[u8]) -> &[u8] {
+        &data[self.at as usize..self.at as usize + self.len as usize]
+    }
+}
+
 struct Strings<'a> {
-    raw: Vec<&'a [u8]>,
+    data: &'a [u8],
+    raw: Vec<Span>,
 }
 
 impl<'a> Strings<'a> {
@@ -231,6 +259,7 @@ impl<'a> Strings<'a> {
         let raw = usize::try_from(idx)
             .ok()
             .and_then(|i| self.raw.get(i))
+            .map(|span| span.get(self.data))
             .ok_or_else(|| {
                 invalid(format!(
                     "{what} string index `{idx}` is out of range: the string table has `{}` entries",
@@ -271,7 +300,8 @@ fn resolve_locations(
     // Locations → root-first runs of frame ids.
     let mut loc_ids: Vec<u64> = Vec::with_capacity(locations.len());
     let mut loc_span: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
-    let mut loc_frames: Vec<u32> = Vec::with_capacity(locations.len() * 2);
+    // One frame per location, and some more for inlined lines.
+    let mut loc_frames: Vec<u32> = Vec::with_capacity(locations.len() + locations.len() / 4);
     let mut lines: Vec<u64> = Vec::new();
     for (li, body) in locations.iter().enumerate() {
         lines.clear();
@@ -355,7 +385,10 @@ pub fn decode_series(
     limits: &Limits,
 ) -> Result<Vec<DecodedSeries>, DecodeError> {
     let top = top_level(data, limits)?;
-    let strings = Strings { raw: top.strings };
+    let strings = Strings {
+        data,
+        raw: top.strings,
+    };
 
     // Sample types.
     let n_types = top.sample_types.len();
@@ -391,7 +424,7 @@ pub fn decode_series(
     let acc = accumulate_samples(
         data,
         top.samples,
-        top.sample_range,
+        (top.sample_range, top.sample_bytes),
         &infos,
         &strings,
         &locations,
@@ -399,15 +432,17 @@ pub fn decode_series(
     )?;
     // What only the samples needed goes before the series are filled.
     drop(locations);
-    Ok(fill_series(acc, n_types))
+    Ok(fill_series(acc))
 }
 
 /// What the samples add up to: values per (label group, stack), before the series exist.
 struct Accumulated {
     out: Vec<DecodedSeries>,
-    /// group g's series for sample type i is `group_series[g * n_types + i]` (`NONE`: dropped).
+    /// group g's series for the k-th kept sample type is `group_series[g * n_kept + k]`.
     group_series: Vec<u32>,
-    /// accumulator → (group, stack); its `n_types` values are in `acc_values`.
+    /// How many sample types are kept (Go CPU's `samples` is dropped for `cpu`).
+    n_kept: usize,
+    /// accumulator → (group, stack); its `n_kept` values are in `acc_values`.
     acc_key: Vec<(u32, u32)>,
     acc_values: Vec<i64>,
     /// stack → (start, length) in `stack_arena`, root first.
@@ -422,18 +457,21 @@ struct Accumulated {
 fn accumulate_samples(
     data: &[u8],
     n_samples_in: usize,
-    sample_range: (usize, usize),
+    (sample_range, sample_bytes): ((usize, usize), usize),
     infos: &[Option<SampleTypeInfo>],
     strings: &Strings<'_>,
     locations: &Locations,
     limits: &Limits,
 ) -> Result<Accumulated, DecodeError> {
     let n_types = infos.len();
+    // The sample types that become series: only their values are summed.
+    let kept: Vec<usize> = (0..n_types).filter(|&i| infos[i].is_some()).collect();
+    let n_kept = kept.len();
     // Samples. Stacks are deduplicated by the raw bytes of their location ids, and values are
     // summed per (label group, stack) before they reach the series' stack maps, so a repeated
     // stack costs one hash of its raw bytes.
     let mut out: Vec<DecodedSeries> = Vec::new();
-    // label-pair key → group; group g's series for type i is group_series[g * n_types + i].
+    // label-pair key → group; group g's series for kept type k is group_series[g * n_kept + k].
     let mut groups: FxHashMap<Box<[(u64, u64)]>, u32> = FxHashMap::default();
     let mut by_labels: FxHashMap<LabelSet, u32> = FxHashMap::default();
     let mut group_series: Vec<u32> = Vec::new();
@@ -453,26 +491,24 @@ fn accumulate_samples(
     // frame stack → stack index, to keep each frame stack once.
     let mut stack_by_frames: HashTable<u32> = HashTable::with_capacity(n_samples / 2);
     let mut owned_keys: Vec<u8> = Vec::new();
-    // Location ids take a byte or more each: a quarter of the samples' bytes is a fair guess.
-    let mut stack_arena: Vec<u32> = Vec::with_capacity((sample_range.1 - sample_range.0) / 4);
+    // Location ids take a byte or more each, and repeated stacks are stored once: a quarter of
+    // the samples' bytes is a fair guess.
+    let mut stack_arena: Vec<u32> = Vec::with_capacity(sample_bytes / 4);
     let mut stack_span: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
     // stack → (label group, accumulator) it was last added to.
     let mut last_acc: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
-    // (group << 32 | stack) → accumulator index; n_types values per accumulator.
+    // (group << 32 | stack) → accumulator index; n_kept values per accumulator.
     let mut acc_of: FxHashMap<u64, u32> = FxHashMap::default();
     let mut acc_key: Vec<(u32, u32)> = Vec::with_capacity(n_samples / 2);
     // Bounded by the sample bytes too: the sample-type count is the sender's, and a value takes
     // a byte or more on the wire.
-    let mut acc_values: Vec<i64> = Vec::with_capacity(
-        (n_samples / 2)
-            .saturating_mul(n_types)
-            .min(sample_range.1 - sample_range.0),
-    );
+    let mut acc_values: Vec<i64> =
+        Vec::with_capacity((n_samples / 2).saturating_mul(n_kept).min(sample_bytes));
 
     let mut vals: Vec<i64> = Vec::with_capacity(n_types.clamp(1, 64));
     let mut pairs: Vec<(u64, u64)> = Vec::new();
     let mut unpacked: Vec<u8> = Vec::new();
-    let mut locs: Vec<u64> = Vec::with_capacity(64);
+    let mut locs: Vec<u64> = Vec::new();
     let max_depth = limits.max_stack_depth;
 
     let (from, to) = sample_range;
@@ -682,7 +718,7 @@ fn accumulate_samples(
         let last = &mut last_acc[stack as usize];
         let mut new_acc = || {
             acc_key.push((group, stack));
-            acc_values.resize(acc_values.len() + n_types, 0);
+            acc_values.resize(acc_values.len() + n_kept, 0);
             (acc_key.len() - 1) as u32
         };
         let acc = if last.0 == group {
@@ -701,8 +737,9 @@ fn accumulate_samples(
             *last = (group, acc);
             acc
         } as usize;
-        let slot = &mut acc_values[acc * n_types..(acc + 1) * n_types];
-        for (a, &v) in slot.iter_mut().zip(vals.iter()) {
+        let slot = &mut acc_values[acc * n_kept..(acc + 1) * n_kept];
+        for (a, &i) in slot.iter_mut().zip(&kept) {
+            let v = vals[i];
             if v > 0 {
                 *a = a.saturating_add(v);
             }
@@ -712,6 +749,7 @@ fn accumulate_samples(
     Ok(Accumulated {
         out,
         group_series,
+        n_kept,
         acc_key,
         acc_values,
         stack_span,
@@ -721,10 +759,11 @@ fn accumulate_samples(
 
 /// Pass 3: hands each series its stacks, all sharing one arena of frames.
 #[inline(never)]
-fn fill_series(acc: Accumulated, n_types: usize) -> Vec<DecodedSeries> {
+fn fill_series(acc: Accumulated) -> Vec<DecodedSeries> {
     let Accumulated {
         mut out,
         group_series,
+        n_kept,
         acc_key,
         acc_values,
         stack_span,
@@ -735,15 +774,14 @@ fn fill_series(acc: Accumulated, n_types: usize) -> Vec<DecodedSeries> {
     // (stacks, frames) each series receives.
     let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
-        let base = group as usize * n_types;
+        let base = group as usize * n_kept;
         let depth = stack_span[stack as usize].1 as usize;
-        for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
+        for (k, &v) in acc_values[acc * n_kept..(acc + 1) * n_kept]
             .iter()
             .enumerate()
         {
-            let s = group_series[base + i];
-            if v > 0 && s != NONE {
-                let n = &mut per_series[s as usize];
+            if v > 0 {
+                let n = &mut per_series[group_series[base + k] as usize];
                 n.0 += 1;
                 n.1 += depth;
             }
@@ -761,14 +799,13 @@ fn fill_series(acc: Accumulated, n_types: usize) -> Vec<DecodedSeries> {
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
         let (start, len) = stack_span[stack as usize];
         let hash = stack_hash[stack as usize];
-        let base = group as usize * n_types;
-        for (i, &v) in acc_values[acc * n_types..(acc + 1) * n_types]
+        let base = group as usize * n_kept;
+        for (k, &v) in acc_values[acc * n_kept..(acc + 1) * n_kept]
             .iter()
             .enumerate()
         {
-            let s = group_series[base + i];
-            if v > 0 && s != NONE {
-                out[s as usize]
+            if v > 0 {
+                out[group_series[base + k] as usize]
                     .series
                     .samples
                     .add_span(hash, start as usize, len, v);
@@ -816,7 +853,7 @@ fn new_group(
     by_labels: &mut FxHashMap<LabelSet, u32>,
     group_series: &mut Vec<u32>,
 ) -> u32 {
-    let n = infos.len();
+    let n = infos.iter().flatten().count();
     // Groups are numbered in creation order; each holds `n` series slots.
     let g = group_series.len().checked_div(n).unwrap_or(by_labels.len()) as u32;
     if let Some(&g) = by_labels.get(set) {
@@ -824,21 +861,16 @@ fn new_group(
         let copy: Vec<u32> = group_series[base..base + n].to_vec();
         group_series.extend(copy);
     } else {
-        for info in infos {
-            match info {
-                Some(info) => {
-                    group_series.push(out.len() as u32);
-                    out.push(DecodedSeries {
-                        series: Series::new(
-                            info.profile_type.clone(),
-                            info.aggregation,
-                            set.clone(),
-                        ),
-                        cumulative: info.cumulative,
-                    });
-                }
-                None => group_series.push(NONE),
-            }
+        if out.capacity() == 0 {
+            // Most profiles have one label set: its series, exactly.
+            out.reserve_exact(n);
+        }
+        for info in infos.iter().flatten() {
+            group_series.push(out.len() as u32);
+            out.push(DecodedSeries {
+                series: Series::new(info.profile_type.clone(), info.aggregation, set.clone()),
+                cumulative: info.cumulative,
+            });
         }
     }
     by_labels.entry(set.clone()).or_insert(g);
