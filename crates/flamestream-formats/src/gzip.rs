@@ -72,8 +72,11 @@ pub fn maybe_gunzip(
 ///
 /// The whole body is in memory, so each member is inflated in one call straight into the
 /// output buffer (libdeflate through `flamestream-inflate`: no sliding-window copy, no reader
-/// layers, no zero-filling), sized from the size the trailer announces; the header fields, CRC-32 and size of every member are checked as
-/// `flate2::read::MultiGzDecoder` checks them (the `gunzip` fuzz target compares the two).
+/// layers, no zero-filling), sized from the size the trailer announces; the header fields,
+/// CRC-32 and size of every member are checked as `flate2::read::MultiGzDecoder` checks them
+/// (the `gunzip` fuzz target compares the two). libdeflate decodes a few reserved codes zlib refuses (length symbols 286/287, distance
+/// symbols 30/31, a one-codeword Huffman code's unused half); such a stream is accepted only
+/// when the member's CRC-32 and size match what was decoded.
 ///
 /// # Errors
 /// [`DecodeError::Gzip`] for a corrupt stream, [`DecodeError::Limit`] past `cap`.
@@ -557,6 +560,27 @@ mod tests {
         let mut reserved = gzip(b"abc");
         reserved[3] |= 0x20;
         assert!(maybe_gunzip(&reserved, false, 100).is_err());
+    }
+
+    /// Found by the `gunzip` fuzz target: a fixed-Huffman block using the reserved
+    /// literal/length symbol 286, which libdeflate decodes as length 258 and zlib (and flate2)
+    /// refuse. The member's CRC-32 and size match what libdeflate decodes, so the bytes are the
+    /// sender's: accepted. The edge's streamed size check (flate2) refuses it.
+    #[test]
+    fn libdeflate_accepts_a_reserved_length_symbol_zlib_refuses() {
+        let gz = [
+            0x1f, 0x8b, 0x08, 0x00, 0x31, 0xf9, 0x08, 0x6b, 0x02, 0xff, 0x4b, 0x49, 0x4d, 0x4b,
+            0x19, 0x47, 0xc4, 0x21, 0x00, 0xf9, 0xa8, 0x85, 0xf5, 0x2c, 0x01, 0x00, 0x00,
+        ];
+        let out = maybe_gunzip(&gz, false, 1 << 20).unwrap();
+        assert_eq!(&*out, b"def".repeat(100));
+        assert!(MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut Vec::new())
+            .is_err());
+        assert!(matches!(
+            gunzip_size_check(&gz, 1 << 20, 16),
+            Err(DecodeError::Gzip(_))
+        ));
     }
 
     #[test]
