@@ -152,7 +152,7 @@ fn inflate_members(
             }
         };
         pos += read;
-        if out.len() > cap as usize {
+        if out.len() as u64 > cap {
             return Err(limit(out.len() as u64, cap));
         }
         let trailer = bytes

@@ -80,9 +80,10 @@ impl Inflater {
         let mut written = 0usize;
         // SAFETY: `raw` is a live decompressor used by this call only (`&mut self`); `input`
         // is valid for `input.len()` bytes of reads; `spare` is valid for `avail` bytes of
-        // writes (uninitialised memory is fine: libdeflate writes before it reads, and it
-        // reads back only bytes it wrote in this call, within those `avail`); both out
-        // pointers are valid `usize`s.
+        // reads and writes. libdeflate stays within those `avail` bytes; its short-offset copy
+        // loop may read spare bytes it has not written yet, but those bytes never reach the
+        // part it reports as written (and Rust never reads them: only the `written` bytes
+        // become part of `out`, below). Both out pointers are valid `usize`s.
         let result = unsafe {
             libdeflate_deflate_decompress_ex(
                 self.raw.as_ptr(),

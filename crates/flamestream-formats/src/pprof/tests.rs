@@ -611,3 +611,499 @@ fn deltas_touch_only_the_stacks_of_the_current_profile() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Differential test: the fast decoder against a deliberately naive one built on prost.
+// ---------------------------------------------------------------------------------------------
+
+/// One decoded series as the naive reference sees it: sample type, unit, labels (sorted),
+/// stacks (root-first frame names, sorted) with their values.
+type NaiveSeries = (
+    String,
+    String,
+    Vec<(String, String)>,
+    Vec<(Vec<String>, i64)>,
+);
+
+/// The naive reference: prost decode, then everything by hash maps of names. Independent of
+/// `decode.rs` except for the documented rules it restates.
+fn naive_decode(bytes: &[u8], limits: &Limits) -> Vec<NaiveSeries> {
+    use std::collections::{BTreeMap, HashMap};
+    let p = proto::Profile::decode(bytes).expect("prost decodes the profile");
+    let st = |i: i64| -> String {
+        if i == 0 && p.string_table.is_empty() {
+            return String::new();
+        }
+        p.string_table[usize::try_from(i).unwrap()].clone()
+    };
+    let types: Vec<(String, String)> = p
+        .sample_type
+        .iter()
+        .map(|t| (st(t.r#type), st(t.unit)))
+        .collect();
+    let go_cpu = types.iter().any(|(t, u)| t == "cpu" && u == "nanoseconds");
+    let kept: Vec<usize> = (0..types.len())
+        .filter(|&i| !(go_cpu && types[i].0 == "samples" && types[i].1 == "count"))
+        .collect();
+    let functions: HashMap<u64, &proto::Function> = p.function.iter().map(|f| (f.id, f)).collect();
+    let locations: HashMap<u64, &proto::Location> = p.location.iter().map(|l| (l.id, l)).collect();
+    let frames_of = |l: &proto::Location| -> Vec<String> {
+        let mut out = Vec::new();
+        // Lines are innermost first: the last one is the caller, root-most.
+        for line in l.line.iter().rev() {
+            if line.function_id == 0 {
+                continue;
+            }
+            let f = functions[&line.function_id];
+            let mut name = st(f.name);
+            if name.is_empty() {
+                name = st(f.system_name);
+            }
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+        if out.is_empty() {
+            out.push(format!("0x{:x}", l.address));
+        }
+        out
+    };
+    let label_ok = |k: &str, v: &str| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            && !k.starts_with("__")
+            && k.len() <= limits.max_label_name_bytes
+            && v.len() <= limits.max_label_value_bytes
+    };
+    // (kept type index, labels) → stack → value
+    type Key = (usize, Vec<(String, String)>);
+    let mut acc: BTreeMap<Key, BTreeMap<Vec<String>, i64>> = BTreeMap::new();
+    for s in &p.sample {
+        assert_eq!(s.value.len(), types.len());
+        let mut stack: Vec<String> = Vec::new();
+        for id in s.location_id.iter().rev() {
+            stack.extend(frames_of(locations[id]));
+        }
+        stack.truncate(limits.max_stack_depth);
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        for l in &s.label {
+            if l.str == 0 {
+                continue;
+            }
+            let (k, v) = (st(l.key), st(l.str));
+            if label_ok(&k, &v) && labels.len() < limits.max_labels {
+                labels.insert(k, v);
+            }
+        }
+        let labels: Vec<(String, String)> = labels.into_iter().collect();
+        for &i in &kept {
+            let v = s.value[i];
+            if v > 0 {
+                let e = acc
+                    .entry((i, labels.clone()))
+                    .or_default()
+                    .entry(stack.clone())
+                    .or_insert(0);
+                *e = e.saturating_add(v);
+            }
+        }
+    }
+    let mut out: Vec<NaiveSeries> = acc
+        .into_iter()
+        .map(|((i, labels), stacks)| {
+            let (t, u) = types[i].clone();
+            (t, u, labels, stacks.into_iter().collect())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The fast decoder's output in the reference's shape.
+fn fast_as_naive(p: &Profile) -> Vec<NaiveSeries> {
+    let mut out: Vec<NaiveSeries> = p
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s.profile_type.sample_type.clone(),
+                s.profile_type.sample_unit.clone(),
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                p.named_stacks(i),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Sample types the generator picks from: Go's CPU pair, near misses of it, memory types.
+const DIFF_TYPES: [(&str, &str); 8] = [
+    ("samples", "count"),
+    ("cpu", "nanoseconds"),
+    ("alloc_objects", "count"),
+    ("alloc_space", "bytes"),
+    ("inuse_space", "bytes"),
+    ("wall", "nanoseconds"),
+    ("cpu", "count"),
+    ("samples", "nanoseconds"),
+];
+const DIFF_PERIODS: [(&str, &str); 3] = [("cpu", "nanoseconds"), ("space", "bytes"), ("", "")];
+/// Valid, invalid (`-`) and reserved (`__`) label names.
+const DIFF_KEYS: [&str; 6] = ["env", "thread_name", "bad-key", "__reserved", "a.b", "x9"];
+/// `""` is string 0 (no label); index 4 is a second, non-zero empty string.
+const DIFF_VALUES: [&str; 4] = ["prod", "dev", "", "w1"];
+
+#[derive(Debug, Clone)]
+struct GenSample {
+    stack: u8,
+    values: Vec<i64>,
+    labels: Option<u8>,
+    numeric_label: bool,
+    /// How the location ids go on the wire: 0 packed, 1 unpacked, 2 packed then unpacked,
+    /// 3 unpacked then packed, 4 two packed runs (the first may be empty), 5 packed with
+    /// over-long (non-canonical) varints.
+    ids: u8,
+}
+
+#[derive(Debug, Clone)]
+struct GenProfile {
+    types: Vec<usize>,
+    period: usize,
+    /// (name kind, system name kind) per function.
+    funcs: Vec<(u8, u8)>,
+    sparse_fn_ids: bool,
+    /// (address, lines as function picks, innermost first) per location.
+    locs: Vec<(u16, Vec<u8>)>,
+    sparse_loc_ids: bool,
+    label_sets: Vec<Vec<(u8, u8)>>,
+    stacks: Vec<Vec<u8>>,
+    samples: Vec<GenSample>,
+    /// Samples after the other fields (0), before them (1), or around them (2).
+    placement: u8,
+    depth: usize,
+}
+
+fn gen_value() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        6 => 1i64..1000,
+        2 => -3i64..=0,
+        1 => Just(i64::MAX - 2),
+        1 => any::<i64>(),
+    ]
+}
+
+fn gen_sample() -> impl Strategy<Value = GenSample> {
+    (
+        any::<u8>(),
+        proptest::collection::vec(gen_value(), 5),
+        proptest::option::of(any::<u8>()),
+        proptest::bool::weighted(0.15),
+        0u8..6,
+    )
+        .prop_map(|(stack, values, labels, numeric_label, ids)| GenSample {
+            stack,
+            values,
+            labels,
+            numeric_label,
+            ids,
+        })
+}
+
+fn gen_profile() -> impl Strategy<Value = GenProfile> {
+    use proptest::collection::vec;
+    let types = prop_oneof![
+        1 => Just(vec![0usize, 1]),
+        1 => Just(vec![1usize, 0]),
+        4 => vec(0..DIFF_TYPES.len(), 0..=5),
+    ];
+    (
+        (
+            types,
+            0..DIFF_PERIODS.len(),
+            vec((0u8..10, 0u8..3), 1..7),
+            any::<bool>(),
+            vec((any::<u16>(), vec(any::<u8>(), 0..=3)), 1..9),
+            any::<bool>(),
+        ),
+        (
+            vec(
+                vec(
+                    (0..DIFF_KEYS.len() as u8, 0..=DIFF_VALUES.len() as u8),
+                    0..=3,
+                ),
+                0..=3,
+            ),
+            vec(vec(any::<u8>(), 0..=6), 1..6),
+            vec(gen_sample(), 0..40),
+            0u8..3,
+            proptest::sample::select(vec![0usize, 1, 2, 3, 5, Limits::default().max_stack_depth]),
+        ),
+    )
+        .prop_map(
+            |(
+                (types, period, funcs, sparse_fn_ids, locs, sparse_loc_ids),
+                (label_sets, stacks, samples, placement, depth),
+            )| GenProfile {
+                types,
+                period,
+                funcs,
+                sparse_fn_ids,
+                locs,
+                sparse_loc_ids,
+                label_sets,
+                stacks,
+                samples,
+                placement,
+                depth,
+            },
+        )
+}
+
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
+}
+
+/// Location ids as field 1 of a sample, packed, unpacked or split.
+fn encode_location_ids(ids: &[u64], mode: u8, out: &mut Vec<u8>) {
+    let packed_with = |ids: &[u64], padded: bool, out: &mut Vec<u8>| {
+        let mut body = Vec::new();
+        for &id in ids {
+            let mut v = Vec::new();
+            put_varint(&mut v, id);
+            if padded && v.len() < 10 {
+                // The same value in one more byte: a continuation bit and a zero group.
+                *v.last_mut().unwrap() |= 0x80;
+                v.push(0);
+            }
+            body.extend(v);
+        }
+        out.push(0x0a);
+        put_varint(out, body.len() as u64);
+        out.extend(body);
+    };
+    let packed = |ids: &[u64], out: &mut Vec<u8>| packed_with(ids, false, out);
+    let unpacked = |ids: &[u64], out: &mut Vec<u8>| {
+        for &id in ids {
+            out.push(0x08);
+            put_varint(out, id);
+        }
+    };
+    let half = ids.len() / 2;
+    match mode {
+        0 if ids.is_empty() => {}
+        0 => packed(ids, out),
+        1 => unpacked(ids, out),
+        2 => {
+            packed(&ids[..half], out);
+            unpacked(&ids[half..], out);
+        }
+        3 => {
+            unpacked(&ids[..half], out);
+            packed(&ids[half..], out);
+        }
+        4 => {
+            packed(&ids[..half], out);
+            packed(&ids[half..], out);
+        }
+        _ => packed_with(ids, true, out),
+    }
+}
+
+impl GenProfile {
+    fn bytes(&self) -> Vec<u8> {
+        let types: Vec<(&str, &str)> = self.types.iter().map(|&i| DIFF_TYPES[i]).collect();
+        let mut b = B::new(&types, DIFF_PERIODS[self.period]);
+        let fn_id = |k: usize| (k as u64 + 1) * if self.sparse_fn_ids { 1 << 33 } else { 1 };
+        let loc_id = |j: usize| j as u64 + 1 + if self.sparse_loc_ids { 1 << 40 } else { 0 };
+        for (k, &(name, system)) in self.funcs.iter().enumerate() {
+            // Names may repeat across functions; kinds 7..9 have no name.
+            let name = if name < 7 {
+                format!("f{name}")
+            } else {
+                String::new()
+            };
+            let system = if system == 0 {
+                String::new()
+            } else {
+                format!("sys{system}")
+            };
+            let function = proto::Function {
+                id: fn_id(k),
+                name: b.s(&name),
+                system_name: b.s(&system),
+                ..Default::default()
+            };
+            b.p.function.push(function);
+        }
+        let nf = self.funcs.len();
+        for (j, (address, lines)) in self.locs.iter().enumerate() {
+            let line = lines
+                .iter()
+                .map(|&pick| proto::Line {
+                    function_id: if pick % 8 == 7 {
+                        0
+                    } else {
+                        fn_id(pick as usize % nf)
+                    },
+                    line: i64::from(pick),
+                    ..Default::default()
+                })
+                .collect();
+            b.p.location.push(proto::Location {
+                id: loc_id(j),
+                address: u64::from(*address),
+                line,
+                ..Default::default()
+            });
+        }
+        if self.sparse_loc_ids {
+            b.p.location.reverse();
+        }
+        // A second empty string, at a non-zero index.
+        b.p.string_table.push(String::new());
+        let empty_nonzero = b.p.string_table.len() as i64 - 1;
+        let label_sets: Vec<Vec<proto::Label>> = self
+            .label_sets
+            .iter()
+            .map(|set| {
+                let mut seen = Vec::new();
+                let mut labels = Vec::new();
+                for &(k, v) in set {
+                    // One value per key (pprof says so; the order of duplicates is undefined).
+                    if seen.contains(&k) {
+                        continue;
+                    }
+                    seen.push(k);
+                    let key = b.s(DIFF_KEYS[k as usize]);
+                    let str = match DIFF_VALUES.get(v as usize) {
+                        Some(v) => b.s(v),
+                        None => empty_nonzero,
+                    };
+                    labels.push(proto::Label {
+                        key,
+                        str,
+                        ..Default::default()
+                    });
+                }
+                labels
+            })
+            .collect();
+        let numeric = proto::Label {
+            key: b.s("bytes"),
+            num: 42,
+            num_unit: b.s("bytes"),
+            ..Default::default()
+        };
+        let mut samples: Vec<Vec<u8>> = Vec::new();
+        for s in &self.samples {
+            let stack = &self.stacks[s.stack as usize % self.stacks.len()];
+            let ids: Vec<u64> = stack
+                .iter()
+                .map(|&l| loc_id(l as usize % self.locs.len()))
+                .collect();
+            let mut label = match (s.labels, label_sets.len()) {
+                (Some(i), n) if n > 0 => label_sets[i as usize % n].clone(),
+                _ => Vec::new(),
+            };
+            if s.numeric_label {
+                label.push(numeric.clone());
+            }
+            let rest = proto::Sample {
+                location_id: Vec::new(),
+                value: s.values[..types.len()].to_vec(),
+                label,
+            }
+            .encode_to_vec();
+            let mut body = Vec::new();
+            if s.ids % 2 == 0 {
+                encode_location_ids(&ids, s.ids, &mut body);
+                body.extend(rest);
+            } else {
+                body.extend(rest);
+                encode_location_ids(&ids, s.ids, &mut body);
+            }
+            let mut field = vec![0x12];
+            put_varint(&mut field, body.len() as u64);
+            field.extend(body);
+            samples.push(field);
+        }
+        let before = match self.placement {
+            0 => 0,
+            1 => samples.len(),
+            _ => samples.len() / 2,
+        };
+        let mut out = samples[..before].concat();
+        out.extend(b.bytes());
+        out.extend(samples[before..].concat());
+        out
+    }
+}
+
+fn check_against_naive(bytes: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+    let fast = decode_pprof(bytes, None, None, limits)
+        .map_err(|e| TestCaseError::fail(format!("fast decoder failed: {e}")))?;
+    let naive = naive_decode(bytes, limits);
+    prop_assert_eq!(fast_as_naive(&fast), naive);
+    Ok(())
+}
+
+fn differential_config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    // Modest by default (the suite stays fast); `PROPTEST_CASES=5000` for a long run.
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 128;
+    }
+    config
+}
+
+proptest! {
+    #![proptest_config(differential_config())]
+
+    #[test]
+    fn differential_fast_decoder_matches_naive_reference(g in gen_profile()) {
+        let limits = Limits {
+            max_stack_depth: g.depth,
+            ..Limits::default()
+        };
+        let bytes = g.bytes();
+        check_against_naive(&bytes, &limits)?;
+        // The period type is carried as is (these names need no cleaning).
+        let p = decode_pprof(&bytes, None, None, &limits).unwrap();
+        let (pt, pu) = DIFF_PERIODS[g.period];
+        for s in &p.series {
+            prop_assert_eq!(&s.profile_type.period_type, pt);
+            prop_assert_eq!(&s.profile_type.period_unit, pu);
+        }
+    }
+}
+
+#[test]
+fn differential_fixtures_match_naive_reference() {
+    use std::io::Read;
+    for path in [
+        "google-pprof/internal/report/testdata/sample.cpu",
+        "parca-dev-parca/pkg/query/testdata/fib.pb.gz",
+        "parca-dev-parca/pkg/query/testdata/alloc_objects.pb.gz",
+    ] {
+        let gz = std::fs::read(format!(
+            "{}/tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut bytes = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut bytes)
+            .unwrap();
+        let limits = Limits::default();
+        let fast = fast_as_naive(&decode_pprof(&bytes, None, None, &limits).unwrap());
+        let naive = naive_decode(&bytes, &limits);
+        assert!(!naive.is_empty(), "{path}: nothing decoded");
+        assert_eq!(fast, naive, "{path}");
+    }
+}
