@@ -770,20 +770,15 @@ fn fill_series(acc: Accumulated) -> Vec<DecodedSeries> {
         stack_arena,
     } = acc;
     // Size every stack map once: count the stacks each series receives.
-
-    // (stacks, frames) each series receives.
-    let mut per_series: Vec<(usize, usize)> = vec![(0, 0); out.len()];
-    for (acc, &(group, stack)) in acc_key.iter().enumerate() {
+    let mut per_series: Vec<usize> = vec![0; out.len()];
+    for (acc, &(group, _)) in acc_key.iter().enumerate() {
         let base = group as usize * n_kept;
-        let depth = stack_span[stack as usize].1 as usize;
         for (k, &v) in acc_values[acc * n_kept..(acc + 1) * n_kept]
             .iter()
             .enumerate()
         {
             if v > 0 {
-                let n = &mut per_series[group_series[base + k] as usize];
-                n.0 += 1;
-                n.1 += depth;
+                per_series[group_series[base + k] as usize] += 1;
             }
         }
     }
@@ -793,7 +788,7 @@ fn fill_series(acc: Accumulated) -> Vec<DecodedSeries> {
         .map(|&(s, len)| StackMap::hash_stack(&stack_arena[s as usize..(s + len) as usize]))
         .collect();
     let arena = std::sync::Arc::new(stack_arena);
-    for (s, (stacks, _)) in out.iter_mut().zip(per_series) {
+    for (s, stacks) in out.iter_mut().zip(per_series) {
         s.series.samples = StackMap::with_shared_frames(arena.clone(), stacks);
     }
     for (acc, &(group, stack)) in acc_key.iter().enumerate() {
