@@ -63,6 +63,35 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The next byte, not consumed. The fast paths of the decoders match it against the
+    /// one-byte keys of the fields they expect (`advance` then reads on) and hand any other byte
+    /// to [`Reader::key`], so that both ways accept and refuse the same inputs.
+    #[inline(always)]
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// Consumes the byte [`Reader::peek`] returned.
+    #[inline(always)]
+    pub(crate) fn advance(&mut self) {
+        debug_assert!(self.pos < self.buf.len());
+        self.pos += 1;
+    }
+
+    /// Skips one varint without decoding it (the same errors as [`Reader::varint`]).
+    #[inline(always)]
+    pub(crate) fn skip_varint(&mut self) -> Result<(), WireError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match rest.iter().take(10).position(|&b| b < 0x80) {
+            Some(i) => {
+                self.pos += i + 1;
+                Ok(())
+            }
+            None if rest.len() < 10 => Err(WireError::Truncated),
+            None => Err(WireError::VarintTooLong),
+        }
+    }
+
     /// Reads one unsigned LEB128 varint (at most 10 bytes).
     #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
@@ -210,6 +239,28 @@ mod tests {
             Reader::new(&[0x80; 11]).varint(),
             Err(WireError::VarintTooLong)
         );
+    }
+
+    #[test]
+    fn skip_varint_fails_like_varint() {
+        for bytes in [
+            &[0x01][..],
+            &[0xac, 0x02, 0x07],
+            &[0x80],
+            &[],
+            &[0xff; 9],
+            &[0xff; 10],
+            &[0xff; 11],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        ] {
+            let (mut a, mut b) = (Reader::new(bytes), Reader::new(bytes));
+            let read = a.varint().map(|_| ());
+            assert_eq!(read, b.skip_varint(), "{bytes:?}");
+            // (After an error the position does not matter: decoding stops.)
+            if read.is_ok() {
+                assert_eq!(a.position(), b.position(), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

@@ -106,7 +106,11 @@ struct Top<'a> {
 fn samples(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut r = Reader::new(data);
     std::iter::from_fn(move || {
-        while !r.is_empty() {
+        while let Some(b) = r.peek() {
+            if b == 0x12 {
+                r.advance();
+                return r.len_delimited().ok();
+            }
             let (f, wt) = r.key().ok()?;
             if f == 2 {
                 return r.message(f, wt).ok();
@@ -138,13 +142,34 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
         name: 0,
         system_name: 0,
     };
-    while !r.is_empty() {
-        let (f, wt) = r.key()?;
-        match f {
-            1 => out.id = r.scalar(f, wt)?,
-            2 => out.name = r.scalar(f, wt)?,
-            3 => out.system_name = r.scalar(f, wt)?,
-            _ => r.skip(wt)?,
+    while let Some(b) = r.peek() {
+        // The usual one-byte keys first (id, name, system name, filename, start line).
+        match b {
+            0x08 => {
+                r.advance();
+                out.id = r.varint()?;
+            }
+            0x10 => {
+                r.advance();
+                out.name = r.varint()?;
+            }
+            0x18 => {
+                r.advance();
+                out.system_name = r.varint()?;
+            }
+            0x20 | 0x28 => {
+                r.advance();
+                r.skip_varint()?;
+            }
+            _ => {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => out.id = r.scalar(f, wt)?,
+                    2 => out.name = r.scalar(f, wt)?,
+                    3 => out.system_name = r.scalar(f, wt)?,
+                    _ => r.skip(wt)?,
+                }
+            }
         }
     }
     Ok(out)
@@ -169,9 +194,16 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
     let mut r = Reader::new(data);
     while !r.is_empty() {
         let at = r.position();
-        let (f, wt) = r
-            .key()
-            .map_err(|e| invalid(format!("not a protobuf: {e} at byte `{at}`")))?;
+        // The usual one-byte keys of the length-delimited fields first.
+        let (f, wt) = match r.peek() {
+            Some(b @ (0x0a | 0x12 | 0x1a | 0x22 | 0x2a | 0x32)) => {
+                r.advance();
+                (u32::from(b >> 3), WT_LEN)
+            }
+            _ => r
+                .key()
+                .map_err(|e| invalid(format!("not a protobuf: {e} at byte `{at}`")))?,
+        };
         let res: Result<(), WireError> = (|| {
             match f {
                 1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
@@ -282,6 +314,109 @@ struct Locations {
     frames: Vec<u32>,
 }
 
+/// A location's id and address, and its lines' function ids in `lines` (in wire order).
+#[inline(always)]
+fn location(
+    body: &[u8],
+    id: &mut u64,
+    address: &mut u64,
+    lines: &mut Vec<u64>,
+) -> Result<(), WireError> {
+    let mut r = Reader::new(body);
+    while let Some(b) = r.peek() {
+        // The usual one-byte keys first (id, mapping id, address, line, is_folded).
+        match b {
+            0x08 => {
+                r.advance();
+                *id = r.varint()?;
+            }
+            0x10 | 0x28 => {
+                r.advance();
+                r.skip_varint()?;
+            }
+            0x18 => {
+                r.advance();
+                *address = r.varint()?;
+            }
+            0x22 => {
+                r.advance();
+                lines.push(line_function(r.len_delimited()?)?);
+            }
+            _ => {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => *id = r.scalar(f, wt)?,
+                    3 => *address = r.scalar(f, wt)?,
+                    4 => lines.push(line_function(r.message(f, wt)?)?),
+                    _ => r.skip(wt)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sample label's key and string value (string indices; 0 when absent).
+#[inline(always)]
+fn label_pair(body: &[u8]) -> Result<(u64, u64), WireError> {
+    let mut r = Reader::new(body);
+    let (mut k, mut s) = (0, 0);
+    while let Some(b) = r.peek() {
+        // The usual one-byte keys first (key, str, num, num_unit).
+        match b {
+            0x08 => {
+                r.advance();
+                k = r.varint()?;
+            }
+            0x10 => {
+                r.advance();
+                s = r.varint()?;
+            }
+            0x18 | 0x20 => {
+                r.advance();
+                r.skip_varint()?;
+            }
+            _ => {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => k = r.scalar(f, wt)?,
+                    2 => s = r.scalar(f, wt)?,
+                    _ => r.skip(wt)?,
+                }
+            }
+        }
+    }
+    Ok((k, s))
+}
+
+/// A line's function id.
+#[inline(always)]
+fn line_function(body: &[u8]) -> Result<u64, WireError> {
+    let mut r = Reader::new(body);
+    let mut fid = 0;
+    while let Some(b) = r.peek() {
+        // The usual one-byte keys first (function id, line, column).
+        match b {
+            0x08 => {
+                r.advance();
+                fid = r.varint()?;
+            }
+            0x10 | 0x18 => {
+                r.advance();
+                r.skip_varint()?;
+            }
+            _ => {
+                let (f, wt) = r.key()?;
+                match f {
+                    1 => fid = r.scalar(f, wt)?,
+                    _ => r.skip(wt)?,
+                }
+            }
+        }
+    }
+    Ok(fid)
+}
+
 /// Pass 2a: interns the functions the locations use and turns each location into a run of
 /// frame ids (inlined lines expanded, unsymbolized locations named by their address).
 #[inline(never)]
@@ -307,30 +442,7 @@ fn resolve_locations(
         lines.clear();
         let mut address = 0u64;
         let mut id = 0u64;
-        let mut r = Reader::new(body);
-        let res: Result<(), WireError> = (|| {
-            while !r.is_empty() {
-                let (f, wt) = r.key()?;
-                match f {
-                    1 => id = r.scalar(f, wt)?,
-                    3 => address = r.scalar(f, wt)?,
-                    4 => {
-                        let mut lr = Reader::new(r.message(f, wt)?);
-                        let mut fid = 0;
-                        while !lr.is_empty() {
-                            let (f, wt) = lr.key()?;
-                            match f {
-                                1 => fid = lr.scalar(f, wt)?,
-                                _ => lr.skip(wt)?,
-                            }
-                        }
-                        lines.push(fid);
-                    }
-                    _ => r.skip(wt)?,
-                }
-            }
-            Ok(())
-        })();
+        let res = location(body, &mut id, &mut address, &mut lines);
         res.map_err(|e| wire(&format!("location `{li}`"), e))?;
         loc_ids.push(id);
         let start = loc_frames.len() as u32;
@@ -517,9 +629,42 @@ fn accumulate_samples(
         pairs.clear();
         unpacked.clear();
         let mut packed: Option<&[u8]> = None;
+        let mut labelled = false;
         let mut r = Reader::new(sample);
         let res: Result<(), WireError> = (|| {
-            while !r.is_empty() {
+            while let Some(b) = r.peek() {
+                // The usual one-byte keys first: packed location ids, values (unpacked, as Go
+                // writes one or two, or packed), labels.
+                match b {
+                    0x0a if packed.is_none() && unpacked.is_empty() => {
+                        r.advance();
+                        packed = Some(r.len_delimited()?);
+                        continue;
+                    }
+                    0x10 => {
+                        r.advance();
+                        vals.push(r.varint()? as i64);
+                        continue;
+                    }
+                    0x12 => {
+                        r.advance();
+                        let mut inner = Reader::new(r.len_delimited()?);
+                        while !inner.is_empty() {
+                            vals.push(inner.varint()? as i64);
+                        }
+                        continue;
+                    }
+                    0x1a => {
+                        r.advance();
+                        labelled = true;
+                        let (k, s) = label_pair(r.len_delimited()?)?;
+                        if s != 0 {
+                            pairs.push((k, s));
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
                 let (f, wt) = r.key()?;
                 match f {
                     1 => match wt {
@@ -542,16 +687,8 @@ fn accumulate_samples(
                         Ok(())
                     })?,
                     3 => {
-                        let mut lr = Reader::new(r.message(f, wt)?);
-                        let (mut k, mut s) = (0u64, 0u64);
-                        while !lr.is_empty() {
-                            let (f, wt) = lr.key()?;
-                            match f {
-                                1 => k = lr.scalar(f, wt)?,
-                                2 => s = lr.scalar(f, wt)?,
-                                _ => lr.skip(wt)?,
-                            }
-                        }
+                        labelled = true;
+                        let (k, s) = label_pair(r.message(f, wt)?)?;
                         if s != 0 {
                             pairs.push((k, s));
                         }
@@ -573,11 +710,23 @@ fn accumulate_samples(
         }
 
         // Stack, root first, built once per distinct run of location ids.
+        // Runs of location ids are looked up as they are only for samples with labels: a
+        // stack repeats under other label sets (or dropped numeric labels, as in Go heap
+        // profiles), while Go writes each unlabelled stack once, so that its raw key would be
+        // hashed and stored for nothing.
         let key: &[u8] = packed.unwrap_or(&unpacked);
-        let key_hash = rustc_hash::FxBuildHasher.hash_one(key);
-        let found = stack_of.find(key_hash, |&i| {
-            raw_keys[i as usize].bytes(data, &owned_keys) == key
-        });
+        let key_hash = if labelled {
+            rustc_hash::FxBuildHasher.hash_one(key)
+        } else {
+            0
+        };
+        let found = if labelled {
+            stack_of.find(key_hash, |&i| {
+                raw_keys[i as usize].bytes(data, &owned_keys) == key
+            })
+        } else {
+            None
+        };
         let mut new_stack = false;
         let stack = match found {
             Some(&r) => raw_stack[r as usize],
@@ -638,28 +787,34 @@ fn accumulate_samples(
                         j
                     }
                 };
-                let r = raw_stack.len() as u32;
-                raw_stack.push(stack);
-                let raw_key = match packed {
-                    // `p` is a slice of `data`: remember where.
-                    Some(p) => {
-                        RawKey::new(p.as_ptr() as usize - data.as_ptr() as usize, p.len(), false)
-                    }
-                    None => {
-                        owned_keys.extend_from_slice(&unpacked);
-                        RawKey::new(owned_keys.len() - unpacked.len(), unpacked.len(), true)
-                    }
-                };
-                raw_keys.push(raw_key.ok_or_else(|| {
-                    invalid("profile too large: sample data past 2 GiB".to_string())
-                })?);
-                // The table was sized for every sample: it never grows, so the rehash hasher
-                // below is there for the type only.
-                stack_of.insert_unique(key_hash, r, |&j| {
-                    rustc_hash::FxBuildHasher
-                        .hash_one(raw_keys[j as usize].bytes(data, &owned_keys))
-                });
-                stack
+                if !labelled {
+                    stack
+                } else {
+                    let r = raw_stack.len() as u32;
+                    raw_stack.push(stack);
+                    let raw_key = match packed {
+                        // `p` is a slice of `data`: remember where.
+                        Some(p) => RawKey::new(
+                            p.as_ptr() as usize - data.as_ptr() as usize,
+                            p.len(),
+                            false,
+                        ),
+                        None => {
+                            owned_keys.extend_from_slice(&unpacked);
+                            RawKey::new(owned_keys.len() - unpacked.len(), unpacked.len(), true)
+                        }
+                    };
+                    raw_keys.push(raw_key.ok_or_else(|| {
+                        invalid("profile too large: sample data past 2 GiB".to_string())
+                    })?);
+                    // The table was sized for every sample: it never grows, so the rehash hasher
+                    // below is there for the type only.
+                    stack_of.insert_unique(key_hash, r, |&j| {
+                        rustc_hash::FxBuildHasher
+                            .hash_one(raw_keys[j as usize].bytes(data, &owned_keys))
+                    });
+                    stack
+                }
             }
         };
 
