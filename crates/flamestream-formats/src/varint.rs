@@ -82,6 +82,12 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     pub(crate) fn skip_varint(&mut self) -> Result<(), WireError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
+        if let Some(&b) = rest.first() {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(());
+            }
+        }
         match rest.iter().take(10).position(|&b| b < 0x80) {
             Some(i) => {
                 self.pos += i + 1;

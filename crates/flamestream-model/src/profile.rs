@@ -340,6 +340,16 @@ impl StackMap {
         self.entries.iter().map(|e| (self.stack_of(e), e.value))
     }
 
+    /// Every `(hash, stack, value)`, in insertion order: `hash` is the stack's
+    /// [`StackMap::hash_stack`] (as the callers of [`StackMap::add_hashed`] and
+    /// [`StackMap::add_span`] promise), so a caller that keeps the stack as it is need not
+    /// hash it again.
+    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, &[u32], i64)> {
+        self.entries
+            .iter()
+            .map(|e| (e.hash, self.stack_of(e), e.value))
+    }
+
     /// Number of distinct stacks.
     pub fn len(&self) -> usize {
         self.entries.len()

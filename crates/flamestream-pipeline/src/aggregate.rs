@@ -62,7 +62,9 @@ impl Aggregator {
         for part in &upload.parts {
             let profile = &part.profile;
             remap.clear();
-            if unit.frames.is_empty() {
+            // Whether the upload's frame ids are the partition's as they are.
+            let same_ids = unit.frames.is_empty();
+            if same_ids {
                 // A fresh partition (the first upload of its window): it takes the upload's
                 // frame table as it is, ids unchanged, instead of interning every name again.
                 unit.frames = profile.frames.clone();
@@ -97,22 +99,27 @@ impl Aggregator {
                     // A new series-window: it will hold at least this upload's stacks.
                     entry.samples.reserve(series.samples.len());
                 }
-                for (stack, value) in series.samples.iter() {
+                for (hash, stack, value) in series.samples.iter_hashed() {
                     if value == 0 {
                         continue;
                     }
-                    stack_buf.clear();
-                    for &id in stack {
-                        let mapped = &mut remap[id as usize];
-                        if *mapped == u32::MAX {
-                            *mapped = unit.frames.intern(profile.frames.name(id));
+                    let (hash, stack) = if same_ids {
+                        // The stack and its hash as the decoder made them.
+                        (hash, stack)
+                    } else {
+                        stack_buf.clear();
+                        for &id in stack {
+                            let mapped = &mut remap[id as usize];
+                            if *mapped == u32::MAX {
+                                *mapped = unit.frames.intern(profile.frames.name(id));
+                            }
+                            stack_buf.push(*mapped);
                         }
-                        stack_buf.push(*mapped);
-                    }
-                    let hash = StackMap::hash_stack(&stack_buf);
+                        (StackMap::hash_stack(&stack_buf), &stack_buf[..])
+                    };
                     // Four billion distinct stacks in one partition's window: far past
                     // `max_open_stacks`, which flushes long before.
-                    let Some(id) = unit.stack_table.intern_hashed(hash, &stack_buf) else {
+                    let Some(id) = unit.stack_table.intern_hashed(hash, stack) else {
                         continue;
                     };
                     match entry.samples.entry(id) {
