@@ -98,6 +98,10 @@ fn clean(part: &str, fallback: &str) -> String {
     if part.is_empty() {
         return fallback.to_string();
     }
+    if part.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        // The usual name (`cpu`, `nanoseconds`): nothing to replace.
+        return part.to_string();
+    }
     part.chars()
         .map(|c| {
             if c == ':' || c.is_whitespace() || c.is_control() {
