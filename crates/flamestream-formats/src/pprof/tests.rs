@@ -1049,8 +1049,85 @@ fn check_against_naive(bytes: &[u8], limits: &Limits) -> Result<(), TestCaseErro
     let fast = decode_pprof(bytes, None, None, limits)
         .map_err(|e| TestCaseError::fail(format!("fast decoder failed: {e}")))?;
     let naive = naive_decode(bytes, limits);
+    prop_assert_eq!(fast_as_naive(&fast), naive.clone());
+    // The same profile with every key one byte longer than needed and an unknown field in
+    // every message: the decoder's one-byte-key fast paths see none of their keys, so its
+    // generic path reads it all, and must give the same.
+    let odd = overlong_keys(bytes, Msg::Profile);
+    let fast = decode_pprof(&odd, None, None, limits)
+        .map_err(|e| TestCaseError::fail(format!("fast decoder failed on over-long keys: {e}")))?;
     prop_assert_eq!(fast_as_naive(&fast), naive);
     Ok(())
+}
+
+/// The pprof message kinds whose fields [`overlong_keys`] re-encodes.
+#[derive(Clone, Copy, PartialEq)]
+enum Msg {
+    Profile,
+    Sample,
+    Location,
+    /// Messages without sub-messages (value type, mapping, line, function, label).
+    Flat,
+    /// Strings, packed numbers: copied as they are.
+    Bytes,
+}
+
+fn sub_message(kind: Msg, field: u64) -> Msg {
+    match (kind, field) {
+        (Msg::Profile, 2) => Msg::Sample,
+        (Msg::Profile, 4) => Msg::Location,
+        (Msg::Profile, 1 | 3 | 5 | 11) | (Msg::Sample, 3) | (Msg::Location, 4) => Msg::Flat,
+        _ => Msg::Bytes,
+    }
+}
+
+/// Re-encodes a well-formed message of kind `kind`: every key in two bytes (`0x88 0x00` for
+/// `0x08`, valid protobuf that prost reads too) and an unknown field 100 first in every
+/// sub-message.
+fn overlong_keys(msg: &[u8], kind: Msg) -> Vec<u8> {
+    let mut out = Vec::new();
+    if kind != Msg::Profile {
+        out.extend([0xa0, 0x86, 0x00, 0x01]); // field 100, varint 1, key over-long too
+    }
+    let mut at = 0;
+    let varint = |at: &mut usize| {
+        let mut rest = &msg[*at..];
+        let v = prost::encoding::decode_varint(&mut rest);
+        *at = msg.len() - rest.len();
+        v
+    };
+    while at < msg.len() {
+        let key = varint(&mut at).expect("well-formed key");
+        let (field, wt) = (key >> 3, key & 7);
+        let mut k = Vec::new();
+        put_varint(&mut k, key);
+        *k.last_mut().unwrap() |= 0x80;
+        k.push(0);
+        out.extend(k);
+        match wt {
+            0 => {
+                let start = at;
+                while msg[at] & 0x80 != 0 {
+                    at += 1;
+                }
+                at += 1;
+                out.extend(&msg[start..at]);
+            }
+            2 => {
+                let len = varint(&mut at).expect("well-formed length") as usize;
+                let body = &msg[at..at + len];
+                at += len;
+                let body = match sub_message(kind, field) {
+                    Msg::Bytes => body.to_vec(),
+                    sub => overlong_keys(body, sub),
+                };
+                put_varint(&mut out, body.len() as u64);
+                out.extend(body);
+            }
+            _ => panic!("the generator writes varint and length-delimited fields only"),
+        }
+    }
+    out
 }
 
 fn differential_config() -> ProptestConfig {
