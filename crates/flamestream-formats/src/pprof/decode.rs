@@ -592,14 +592,15 @@ fn accumulate_samples(
 
     // raw location-id bytes → stack index (the table holds only the index: the raw bytes are
     // found through `raw_keys`, in the profile or, for unpacked ids, in `owned_keys`); the
-    // stacks' frames live in one arena.
-    let mut stack_of: HashTable<u32> = HashTable::with_capacity(n_samples_in);
-    // Sizes from the sample count: at most one raw key per sample; stacks and accumulators
-    // (fewer: repeated and same-frame stacks) start at half of it.
+    // stacks' frames live in one arena. Only labelled samples use them: they are sized (for
+    // every sample, at most one raw key each) at the first one.
+    let mut stack_of: HashTable<u32> = HashTable::new();
+    // Sizes from the sample count: stacks and accumulators (fewer: repeated and same-frame
+    // stacks) start at half of it.
     let n_samples = n_samples_in;
-    let mut raw_keys: Vec<RawKey> = Vec::with_capacity(n_samples);
+    let mut raw_keys: Vec<RawKey> = Vec::new();
     // raw key → stack (several runs of location ids may give one frame stack).
-    let mut raw_stack: Vec<u32> = Vec::with_capacity(n_samples);
+    let mut raw_stack: Vec<u32> = Vec::new();
     // frame stack → stack index, to keep each frame stack once.
     let mut stack_by_frames: HashTable<u32> = HashTable::with_capacity(n_samples / 2);
     let mut owned_keys: Vec<u8> = Vec::new();
@@ -721,6 +722,12 @@ fn accumulate_samples(
             0
         };
         let found = if labelled {
+            if stack_of.capacity() == 0 {
+                // The first labelled sample.
+                stack_of.reserve(n_samples, |_| 0);
+                raw_keys.reserve_exact(n_samples);
+                raw_stack.reserve_exact(n_samples);
+            }
             stack_of.find(key_hash, |&i| {
                 raw_keys[i as usize].bytes(data, &owned_keys) == key
             })

@@ -24,6 +24,7 @@ pub mod proto;
 use crate::DecodeError;
 use flamestream_model::{Aggregation, Limits, Profile, ProfileType};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub use decode::decode_series;
@@ -118,8 +119,16 @@ fn clean(part: &str, fallback: &str) -> String {
 /// Pyroscope names pprof uploads. Unknown sample types fall back to the period type, then to
 /// the sample type itself.
 pub fn kind_for(sample_type: &str, period_type: &str) -> String {
-    let st = sample_type.to_ascii_lowercase();
-    let pt = period_type.to_ascii_lowercase();
+    // Lowercase copies only when there is something to lower (Go's names are lowercase).
+    fn lower(s: &str) -> Cow<'_, str> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    }
+    let (st, pt) = (lower(sample_type), lower(period_type));
+    let (st, pt) = (st.as_ref(), pt.as_ref());
     let kind = if st == "wall" || pt.starts_with("wall") {
         "wall"
     } else if st.contains("cpu") || pt == "cpu" || st == "itimer" || pt == "itimer" {
@@ -127,17 +136,17 @@ pub fn kind_for(sample_type: &str, period_type: &str) -> String {
     } else if st.starts_with("alloc_")
         || st.starts_with("inuse_")
         || matches!(
-            st.as_str(),
+            st,
             "space" | "objects" | "live" | "malloc_objects" | "malloc_bytes"
         )
-        || matches!(pt.as_str(), "space" | "objects")
+        || matches!(pt, "space" | "objects")
     {
         "memory"
     } else if st.starts_with("mutex_") || pt == "mutex" {
         "mutex"
     } else if st.starts_with("block_") || st.starts_with("lock_") || pt == "block" {
         "block"
-    } else if matches!(st.as_str(), "contentions" | "delay") {
+    } else if matches!(st, "contentions" | "delay") {
         // Go's mutex and block profiles both use period type `contentions`; only a
         // `sample_type_config` display name tells them apart. Pyroscope defaults to mutex.
         "mutex"
@@ -146,9 +155,9 @@ pub fn kind_for(sample_type: &str, period_type: &str) -> String {
     } else if st == "exceptions" || pt == "exceptions" {
         "exceptions"
     } else if !pt.is_empty() {
-        return clean(&pt, "unknown");
+        return clean(pt, "unknown");
     } else {
-        return clean(&st, "unknown");
+        return clean(st, "unknown");
     };
     kind.to_string()
 }
