@@ -853,8 +853,13 @@ fn accumulate_samples(
                         if state == 2 {
                             continue;
                         }
-                        let name = strings.get(k, "label key")?;
-                        let value = strings.get(v, "label value")?;
+                        // A label whose key or value is not in the string table is dropped,
+                        // like any bad label: the upload is kept.
+                        let (Ok(name), Ok(value)) =
+                            (strings.get(k, "label key"), strings.get(v, "label value"))
+                        else {
+                            continue;
+                        };
                         if state == 0 {
                             let ok = validate_label(&name, "", limits).is_ok();
                             key_ok[ki] = if ok { 1 } else { 2 };

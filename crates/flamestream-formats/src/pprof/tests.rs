@@ -308,6 +308,40 @@ fn string_labels_become_series_labels() {
 }
 
 #[test]
+fn labels_with_strings_out_of_range_drop_the_label_not_the_upload() {
+    let mut b = B::new(&[("cpu", "nanoseconds")], ("cpu", "nanoseconds"));
+    let l = b.loc(&["main"], 1);
+    b.sample(&[l], &[1], &[("thread_name", "worker")]);
+    let env = b.s("env");
+    let prod = b.s("prod");
+    let label = |key, str| proto::Label {
+        key,
+        str,
+        ..Default::default()
+    };
+    b.p.sample.push(proto::Sample {
+        location_id: vec![l],
+        value: vec![2],
+        // value index past the table, key index past the table, then a good one
+        label: vec![label(env, 999), label(999, prod), label(env, prod)],
+    });
+    let p = decode(&b.bytes()).unwrap();
+    let mut got: Vec<(LabelSet, i64)> = p
+        .series
+        .iter()
+        .map(|s| (s.labels.clone(), s.samples.total()))
+        .collect();
+    got.sort_by_key(|(_, v)| *v);
+    assert_eq!(
+        got,
+        vec![
+            (LabelSet::from_pairs([("thread_name", "worker")]), 1),
+            (LabelSet::from_pairs([("env", "prod")]), 2),
+        ]
+    );
+}
+
+#[test]
 fn limits_are_enforced() {
     let bytes = go_cpu().bytes();
     let limits = Limits {
