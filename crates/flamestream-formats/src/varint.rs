@@ -88,6 +88,15 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         }
+        if let Some(word) = rest.get(..8) {
+            // Eight bytes at once: the first byte without its continuation bit ends the varint.
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0xff; 8]));
+            let ends = !word & 0x8080_8080_8080_8080;
+            if ends != 0 {
+                self.pos += ends.trailing_zeros() as usize / 8 + 1;
+                return Ok(());
+            }
+        }
         match rest.iter().take(10).position(|&b| b < 0x80) {
             Some(i) => {
                 self.pos += i + 1;
@@ -258,6 +267,10 @@ mod tests {
             &[0xff; 10],
             &[0xff; 11],
             &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0x80, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x05],
+            &[0xac, 0x02],
         ] {
             let (mut a, mut b) = (Reader::new(bytes), Reader::new(bytes));
             let read = a.varint().map(|_| ());
@@ -265,6 +278,19 @@ mod tests {
             // (After an error the position does not matter: decoding stops.)
             if read.is_ok() {
                 assert_eq!(a.position(), b.position(), "{bytes:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skip_varint_agrees_with_varint(bytes in proptest::collection::vec(
+            proptest::prop_oneof![0x80u8..=0xff, 0u8..0x80], 0..14)) {
+            let (mut a, mut b) = (Reader::new(&bytes), Reader::new(&bytes));
+            let read = a.varint().map(|_| ());
+            proptest::prop_assert_eq!(read, b.skip_varint());
+            if read.is_ok() {
+                proptest::prop_assert_eq!(a.position(), b.position());
             }
         }
     }

@@ -314,12 +314,32 @@ struct Locations {
     frames: Vec<u32>,
 }
 
+/// A location's address: only needed when the location has no symbolized line (it then names
+/// the frame), so the fast path notes where its varint is instead of decoding it.
+#[derive(Clone, Copy)]
+enum Address {
+    Value(u64),
+    /// The offset of the (valid) varint in the location's bytes.
+    At(usize),
+}
+
+impl Address {
+    fn value(self, body: &[u8]) -> u64 {
+        match self {
+            Address::Value(v) => v,
+            Address::At(at) => Reader::new(body.get(at..).unwrap_or_default())
+                .varint()
+                .unwrap_or(0),
+        }
+    }
+}
+
 /// A location's id and address, and its lines' function ids in `lines` (in wire order).
 #[inline(always)]
 fn location(
     body: &[u8],
     id: &mut u64,
-    address: &mut u64,
+    address: &mut Address,
     lines: &mut Vec<u64>,
 ) -> Result<(), WireError> {
     let mut r = Reader::new(body);
@@ -336,7 +356,8 @@ fn location(
             }
             0x18 => {
                 r.advance();
-                *address = r.varint()?;
+                *address = Address::At(r.position());
+                r.skip_varint()?;
             }
             0x22 => {
                 r.advance();
@@ -346,7 +367,7 @@ fn location(
                 let (f, wt) = r.key()?;
                 match f {
                     1 => *id = r.scalar(f, wt)?,
-                    3 => *address = r.scalar(f, wt)?,
+                    3 => *address = Address::Value(r.scalar(f, wt)?),
                     4 => lines.push(line_function(r.message(f, wt)?)?),
                     _ => r.skip(wt)?,
                 }
@@ -440,7 +461,7 @@ fn resolve_locations(
     let mut lines: Vec<u64> = Vec::new();
     for (li, body) in locations.iter().enumerate() {
         lines.clear();
-        let mut address = 0u64;
+        let mut address = Address::Value(0);
         let mut id = 0u64;
         let res = location(body, &mut id, &mut address, &mut lines);
         res.map_err(|e| wire(&format!("location `{li}`"), e))?;
@@ -472,7 +493,7 @@ fn resolve_locations(
             symbolized = true;
         }
         if !symbolized {
-            let name = format!("0x{address:x}");
+            let name = format!("0x{:x}", address.value(body));
             loc_frames.push(frames.intern(truncate_symbol(&name, limits.max_symbol_bytes)));
         }
         loc_span.push((start, loc_frames.len() as u32 - start));
