@@ -40,41 +40,43 @@ pub struct DecodedSeries {
     pub cumulative: bool,
 }
 
-/// Maps protobuf ids (location, function) to dense indices: a vector when the ids are dense
-/// (the usual case), a hash map otherwise.
-enum IdIndex {
-    Dense(Vec<u32>),
-    Sparse(FxHashMap<u64, u32>),
+/// Maps protobuf ids (location, function) to values (an index, a span): a vector when the ids
+/// are dense (the usual case), a hash map otherwise. `none` marks the ids that are absent.
+enum IdIndex<T: Copy + PartialEq> {
+    Dense(Vec<T>, T),
+    Sparse(FxHashMap<u64, T>),
 }
 
 const NONE: u32 = u32::MAX;
 
-impl IdIndex {
-    fn build(ids: impl Iterator<Item = u64> + Clone, n: usize) -> Self {
-        let max = ids.clone().max().unwrap_or(0);
+impl<T: Copy + PartialEq> IdIndex<T> {
+    /// The map of `ids[i]` → `values[i]` (a repeated id keeps its last value).
+    fn build(ids: &[u64], values: impl Iterator<Item = T>, none: T) -> Self {
+        let n = ids.len();
+        let max = ids.iter().copied().max().unwrap_or(0);
         if max <= (n as u64).saturating_mul(4).saturating_add(1024) {
-            let mut v = vec![NONE; max as usize + 1];
-            for (i, id) in ids.enumerate() {
-                v[id as usize] = i as u32;
+            let mut v = vec![none; max as usize + 1];
+            for (&id, value) in ids.iter().zip(values) {
+                v[id as usize] = value;
             }
-            IdIndex::Dense(v)
+            IdIndex::Dense(v, none)
         } else {
             let mut m = FxHashMap::default();
             m.reserve(n);
-            for (i, id) in ids.enumerate() {
-                m.insert(id, i as u32);
+            for (&id, value) in ids.iter().zip(values) {
+                m.insert(id, value);
             }
             IdIndex::Sparse(m)
         }
     }
 
     #[inline]
-    fn get(&self, id: u64) -> Option<u32> {
+    fn get(&self, id: u64) -> Option<T> {
         match self {
-            IdIndex::Dense(v) => usize::try_from(id)
+            IdIndex::Dense(v, none) => usize::try_from(id)
                 .ok()
                 .and_then(|i| v.get(i).copied())
-                .filter(|&i| i != NONE),
+                .filter(|i| i != none),
             IdIndex::Sparse(m) => m.get(&id).copied(),
         }
     }
@@ -307,10 +309,11 @@ impl<'a> Strings<'a> {
 
 /// Each location as a root-first run of frame ids.
 struct Locations {
-    /// location id → index into `span`.
-    index: IdIndex,
-    /// (start, length) in `frames`.
-    span: Vec<(u32, u32)>,
+    /// location id → `(start, length)` of its run in `frames`, or `(frame, 1)` for the usual
+    /// location of one frame (no lookup in `frames`). Every location has a frame at least, so
+    /// `(0, 0)` marks the ids that are absent.
+    by_id: IdIndex<(u32, u32)>,
+    /// The runs of the locations with more than one frame (inlined lines).
     frames: Vec<u32>,
 }
 
@@ -449,15 +452,17 @@ fn resolve_locations(
     limits: &Limits,
 ) -> Result<Locations, DecodeError> {
     // Functions → frame ids, interned lazily.
-    let fn_index = IdIndex::build(functions.iter().map(|f| f.id), functions.len());
+    let fn_ids: Vec<u64> = functions.iter().map(|f| f.id).collect();
+    let fn_index = IdIndex::build(&fn_ids, 0..functions.len() as u32, NONE);
+    drop(fn_ids);
     let mut fn_frame: Vec<u32> = vec![NONE; functions.len()];
     frames.reserve(functions.len(), 0);
 
     // Locations → root-first runs of frame ids.
     let mut loc_ids: Vec<u64> = Vec::with_capacity(locations.len());
     let mut loc_span: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
-    // One frame per location, and some more for inlined lines.
-    let mut loc_frames: Vec<u32> = Vec::with_capacity(locations.len() + locations.len() / 4);
+    // Only the locations with inlined lines keep their frames here.
+    let mut loc_frames: Vec<u32> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
     for (li, body) in locations.iter().enumerate() {
         lines.clear();
@@ -496,12 +501,18 @@ fn resolve_locations(
             let name = format!("0x{:x}", address.value(body));
             loc_frames.push(frames.intern(truncate_symbol(&name, limits.max_symbol_bytes)));
         }
-        loc_span.push((start, loc_frames.len() as u32 - start));
+        let len = loc_frames.len() as u32 - start;
+        if len == 1 {
+            // The usual location: its frame goes in the span itself.
+            loc_span.push((loc_frames[start as usize], 1));
+            loc_frames.truncate(start as usize);
+        } else {
+            loc_span.push((start, len));
+        }
     }
 
     Ok(Locations {
-        index: IdIndex::build(loc_ids.iter().copied(), loc_ids.len()),
-        span: loc_span,
+        by_id: IdIndex::build(&loc_ids, loc_span.into_iter(), (0, 0)),
         frames: loc_frames,
     })
 }
@@ -760,36 +771,47 @@ fn accumulate_samples(
             Some(&r) => raw_stack[r as usize],
             None => {
                 let start = stack_arena.len();
-                // Leaf first on the wire: walk the ids backwards.
-                locs.clear();
+                // Leaf first on the wire: the frames are pushed in that order, then reversed.
                 let mut ids = Reader::new(key);
+                let mut too_deep = false;
                 while !ids.is_empty() {
-                    locs.push(
-                        ids.varint()
-                            .map_err(|e| wire(&format!("sample `{si}` location ids"), e))?,
-                    );
-                }
-                for &id in locs.iter().rev() {
-                    let li = locations.index.get(id).ok_or_else(|| {
+                    let id = ids
+                        .varint()
+                        .map_err(|e| wire(&format!("sample `{si}` location ids"), e))?;
+                    let (s, len) = locations.by_id.get(id).ok_or_else(|| {
                         invalid(format!(
                             "sample `{si}` references unknown location id `{id}`"
                         ))
                     })?;
-                    let (s, len) = locations.span[li as usize];
-                    // Copy no more than the depth left: a location may hold millions of
-                    // inlined lines, and many samples may reference it.
-                    let room = max_depth - (stack_arena.len() - start);
-                    if len == 1 && room > 0 {
-                        // The usual location: one line, no inlining.
-                        stack_arena.push(locations.frames[s as usize]);
+                    if len == 1 {
+                        // The usual location: one line, no inlining; `s` is its frame.
+                        stack_arena.push(s);
                     } else {
-                        let len = (len as usize).min(room);
-                        stack_arena
-                            .extend_from_slice(&locations.frames[s as usize..s as usize + len]);
+                        // Root first in the run: reversed too. No more than one frame past
+                        // the depth is copied: a location may hold millions of inlined lines,
+                        // and many samples may reference it.
+                        let room = max_depth + 1 - (stack_arena.len() - start);
+                        let run = &locations.frames[s as usize..(s + len) as usize];
+                        stack_arena.extend(run.iter().rev().take(room));
                     }
-                    if stack_arena.len() - start >= max_depth {
+                    if stack_arena.len() - start > max_depth {
+                        too_deep = true;
                         break;
                     }
+                }
+                if too_deep {
+                    // Deeper than the limit: the root-most `max_depth` frames are kept, so
+                    // the ids are walked again from the root end.
+                    stack_arena.truncate(start);
+                    root_first_cut(key, locations, max_depth, &mut locs, &mut stack_arena)
+                        .map_err(|e| match e {
+                            CutError::Wire(e) => wire(&format!("sample `{si}` location ids"), e),
+                            CutError::Unknown(id) => invalid(format!(
+                                "sample `{si}` references unknown location id `{id}`"
+                            )),
+                        })?;
+                } else {
+                    stack_arena[start..].reverse();
                 }
                 // Distinct runs of location ids often resolve to the same frames (other
                 // addresses in the same functions): keep each frame stack once.
@@ -996,6 +1018,44 @@ fn fill_series(acc: Accumulated) -> Vec<DecodedSeries> {
         }
     }
     out
+}
+
+enum CutError {
+    Wire(WireError),
+    Unknown(u64),
+}
+
+/// Pushes the root-most `max_depth` frames of the stack whose location ids (leaf first) are
+/// `key` onto `arena`, walking the ids from the root end (`locs` is scratch space).
+fn root_first_cut(
+    key: &[u8],
+    locations: &Locations,
+    max_depth: usize,
+    locs: &mut Vec<u64>,
+    arena: &mut Vec<u32>,
+) -> Result<(), CutError> {
+    let start = arena.len();
+    locs.clear();
+    let mut ids = Reader::new(key);
+    while !ids.is_empty() {
+        locs.push(ids.varint().map_err(CutError::Wire)?);
+    }
+    for &id in locs.iter().rev() {
+        let (s, len) = locations.by_id.get(id).ok_or(CutError::Unknown(id))?;
+        let room = max_depth - (arena.len() - start);
+        if len == 1 {
+            if room > 0 {
+                arena.push(s);
+            }
+        } else {
+            let len = (len as usize).min(room);
+            arena.extend_from_slice(&locations.frames[s as usize..s as usize + len]);
+        }
+        if arena.len() - start >= max_depth {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Where the raw location-id bytes of a distinct stack are.
