@@ -272,13 +272,18 @@ impl StackMap {
         self.add_hashed(Self::hash_stack(stack), stack, value);
     }
 
-    /// Adds `value` to `stack`, whose [`StackMap::hash_stack`] is `hash`. Zero values are
-    /// ignored. A wrong `hash` does not corrupt the map, but the stack may then be stored
-    /// twice.
+    /// Adds `value` to `stack`, whose [`StackMap::hash_stack`] is `hash` (a contract: the
+    /// hash is stored with the stack and handed out by [`StackMap::iter_hashed`], which the
+    /// aggregator trusts). Zero values are ignored.
     pub fn add_hashed(&mut self, hash: u64, stack: &[u32], value: i64) {
         if value == 0 {
             return;
         }
+        debug_assert_eq!(
+            hash,
+            Self::hash_stack(stack),
+            "add_hashed: hash of another stack"
+        );
         if let Some(i) = self.find(hash, stack) {
             self.add_at(i, value);
             return;

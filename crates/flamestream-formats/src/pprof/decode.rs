@@ -773,16 +773,19 @@ fn accumulate_samples(
                 let start = stack_arena.len();
                 // Leaf first on the wire: the frames are pushed in that order, then reversed.
                 let mut ids = Reader::new(key);
-                let mut too_deep = false;
+                // Any trouble (too deep, an id unknown or unreadable) takes the root-first
+                // walk instead, which keeps the root-most `max_depth` frames and judges the ids
+                // as it always did: an id past the depth cut is never looked up.
+                let mut fallback = false;
                 while !ids.is_empty() {
-                    let id = ids
-                        .varint()
-                        .map_err(|e| wire(&format!("sample `{si}` location ids"), e))?;
-                    let (s, len) = locations.by_id.get(id).ok_or_else(|| {
-                        invalid(format!(
-                            "sample `{si}` references unknown location id `{id}`"
-                        ))
-                    })?;
+                    let Ok(id) = ids.varint() else {
+                        fallback = true;
+                        break;
+                    };
+                    let Some((s, len)) = locations.by_id.get(id) else {
+                        fallback = true;
+                        break;
+                    };
                     if len == 1 {
                         // The usual location: one line, no inlining; `s` is its frame.
                         stack_arena.push(s);
@@ -790,18 +793,16 @@ fn accumulate_samples(
                         // Root first in the run: reversed too. No more than one frame past
                         // the depth is copied: a location may hold millions of inlined lines,
                         // and many samples may reference it.
-                        let room = max_depth + 1 - (stack_arena.len() - start);
+                        let room = max_depth.saturating_add(1) - (stack_arena.len() - start);
                         let run = &locations.frames[s as usize..(s + len) as usize];
                         stack_arena.extend(run.iter().rev().take(room));
                     }
                     if stack_arena.len() - start > max_depth {
-                        too_deep = true;
+                        fallback = true;
                         break;
                     }
                 }
-                if too_deep {
-                    // Deeper than the limit: the root-most `max_depth` frames are kept, so
-                    // the ids are walked again from the root end.
+                if fallback {
                     stack_arena.truncate(start);
                     root_first_cut(key, locations, max_depth, &mut locs, &mut stack_arena)
                         .map_err(|e| match e {

@@ -406,6 +406,29 @@ fn ids_out_of_range_are_invalid_not_panics() {
 }
 
 #[test]
+fn an_unknown_location_past_the_depth_cut_is_never_looked_up() {
+    let mut b = B::new(&[("cpu", "nanoseconds")], ("cpu", "nanoseconds"));
+    let main = b.loc(&["main"], 1);
+    let work = b.loc(&["work"], 2);
+    let inlined = b.loc(&["inner", "outer"], 3);
+    // Leaf first: the unknown id 999 is the leaf, cut away by a depth of 2.
+    b.sample(&[999, inlined, work, main], &[5], &[]);
+    let limits = Limits {
+        max_stack_depth: 2,
+        ..Limits::default()
+    };
+    let p = decode_pprof(&b.bytes(), None, None, &limits).unwrap();
+    assert_eq!(stacks(&p, 0), vec![("main;work".to_string(), 5)]);
+    // Within the depth it is refused, naming the id.
+    let limits = Limits {
+        max_stack_depth: 10,
+        ..Limits::default()
+    };
+    let e = decode_pprof(&b.bytes(), None, None, &limits).unwrap_err();
+    assert!(e.to_string().contains("unknown location id `999`"), "{e}");
+}
+
+#[test]
 fn sparse_ids_work() {
     let mut b = go_cpu();
     for l in &mut b.p.location {
@@ -967,11 +990,13 @@ impl GenProfile {
             } else {
                 format!("sys{system}")
             };
+            // File and start line are read past (their fast paths too).
             let function = proto::Function {
                 id: fn_id(k),
                 name: b.s(&name),
                 system_name: b.s(&system),
-                ..Default::default()
+                filename: b.s("main.go"),
+                start_line: k as i64,
             };
             b.p.function.push(function);
         }
@@ -985,15 +1010,17 @@ impl GenProfile {
                     } else {
                         fn_id(pick as usize % nf)
                     },
-                    line: i64::from(pick),
-                    ..Default::default()
+                    line: i64::from(pick) * 300,
+                    column: i64::from(pick % 5),
                 })
                 .collect();
+            // Mapping id and is_folded are read past (their fast paths too).
             b.p.location.push(proto::Location {
                 id: loc_id(j),
+                mapping_id: j as u64 % 3,
                 address: u64::from(*address),
                 line,
-                ..Default::default()
+                is_folded: j % 2 == 1,
             });
         }
         if self.sparse_loc_ids {
@@ -1087,14 +1114,21 @@ fn check_against_naive(bytes: &[u8], limits: &Limits) -> Result<(), TestCaseErro
     // The same profile with every key one byte longer than needed and an unknown field in
     // every message: the decoder's one-byte-key fast paths see none of their keys, so its
     // generic path reads it all, and must give the same.
-    let odd = overlong_keys(bytes, Msg::Profile);
+    let odd = reencode(bytes, Msg::Profile, &mut None);
     let fast = decode_pprof(&odd, None, None, limits)
         .map_err(|e| TestCaseError::fail(format!("fast decoder failed on over-long keys: {e}")))?;
+    prop_assert_eq!(fast_as_naive(&fast), naive.clone());
+    // Then fast and generic keys mixed in every message (one key in two over-long), and every
+    // singular varint field written twice, a wrong value first: the last one must win, whichever
+    // path read each.
+    let mixed = reencode(bytes, Msg::Profile, &mut Some(0));
+    let fast = decode_pprof(&mixed, None, None, limits)
+        .map_err(|e| TestCaseError::fail(format!("fast decoder failed on mixed keys: {e}")))?;
     prop_assert_eq!(fast_as_naive(&fast), naive);
     Ok(())
 }
 
-/// The pprof message kinds whose fields [`overlong_keys`] re-encodes.
+/// The pprof message kinds whose fields [`reencode`] re-encodes.
 #[derive(Clone, Copy, PartialEq)]
 enum Msg {
     Profile,
@@ -1115,12 +1149,14 @@ fn sub_message(kind: Msg, field: u64) -> Msg {
     }
 }
 
-/// Re-encodes a well-formed message of kind `kind`: every key in two bytes (`0x88 0x00` for
-/// `0x08`, valid protobuf that prost reads too) and an unknown field 100 first in every
-/// sub-message.
-fn overlong_keys(msg: &[u8], kind: Msg) -> Vec<u8> {
+/// Re-encodes a well-formed message of kind `kind`. With `mixed` `None`: every key in two bytes
+/// (`0x88 0x00` for `0x08`, valid protobuf that prost reads too) and an unknown field 100 first
+/// in every sub-message. With `Some(counter)`: one key in two over-long (alternating across the
+/// whole profile), and every singular varint field preceded by the same field with a wrong value
+/// (the value + 1) in the other encoding.
+fn reencode(msg: &[u8], kind: Msg, mixed: &mut Option<u32>) -> Vec<u8> {
     let mut out = Vec::new();
-    if kind != Msg::Profile {
+    if kind != Msg::Profile && mixed.is_none() {
         out.extend([0xa0, 0x86, 0x00, 0x01]); // field 100, varint 1, key over-long too
     }
     let mut at = 0;
@@ -1130,30 +1166,51 @@ fn overlong_keys(msg: &[u8], kind: Msg) -> Vec<u8> {
         *at = msg.len() - rest.len();
         v
     };
+    let put_key = |out: &mut Vec<u8>, key: u64, long: bool| {
+        let mut k = Vec::new();
+        put_varint(&mut k, key);
+        if long {
+            *k.last_mut().unwrap() |= 0x80;
+            k.push(0);
+        }
+        out.extend(k);
+    };
     while at < msg.len() {
         let key = varint(&mut at).expect("well-formed key");
         let (field, wt) = (key >> 3, key & 7);
-        let mut k = Vec::new();
-        put_varint(&mut k, key);
-        *k.last_mut().unwrap() |= 0x80;
-        k.push(0);
-        out.extend(k);
+        let long = match mixed {
+            None => true,
+            Some(n) => {
+                *n += 1;
+                *n % 2 == 0
+            }
+        };
         match wt {
             0 => {
                 let start = at;
-                while msg[at] & 0x80 != 0 {
-                    at += 1;
+                let value = varint(&mut at).expect("well-formed varint");
+                // Samples' varint fields are repeated (ids, values), the top level's comments
+                // too: written once. Every other varint field of the schema is singular.
+                let singular = match kind {
+                    Msg::Sample => false,
+                    Msg::Profile => field != 13,
+                    _ => true,
+                };
+                if mixed.is_some() && singular {
+                    put_key(&mut out, key, !long);
+                    put_varint(&mut out, value.wrapping_add(1));
                 }
-                at += 1;
+                put_key(&mut out, key, long);
                 out.extend(&msg[start..at]);
             }
             2 => {
+                put_key(&mut out, key, long);
                 let len = varint(&mut at).expect("well-formed length") as usize;
                 let body = &msg[at..at + len];
                 at += len;
                 let body = match sub_message(kind, field) {
                     Msg::Bytes => body.to_vec(),
-                    sub => overlong_keys(body, sub),
+                    sub => reencode(body, sub, mixed),
                 };
                 put_varint(&mut out, body.len() as u64);
                 out.extend(body);
