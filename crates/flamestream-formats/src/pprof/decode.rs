@@ -50,20 +50,24 @@ enum IdIndex<T: Copy + PartialEq> {
 const NONE: u32 = u32::MAX;
 
 impl<T: Copy + PartialEq> IdIndex<T> {
-    /// The map of `ids[i]` → `values[i]` (a repeated id keeps its last value).
-    fn build(ids: &[u64], values: impl Iterator<Item = T>, none: T) -> Self {
+    /// The map of the i-th id → the i-th value (a repeated id keeps its last value).
+    fn build(
+        ids: impl ExactSizeIterator<Item = u64> + Clone,
+        values: impl Iterator<Item = T>,
+        none: T,
+    ) -> Self {
         let n = ids.len();
-        let max = ids.iter().copied().max().unwrap_or(0);
+        let max = ids.clone().max().unwrap_or(0);
         if max <= (n as u64).saturating_mul(4).saturating_add(1024) {
             let mut v = vec![none; max as usize + 1];
-            for (&id, value) in ids.iter().zip(values) {
+            for (id, value) in ids.zip(values) {
                 v[id as usize] = value;
             }
             IdIndex::Dense(v, none)
         } else {
             let mut m = FxHashMap::default();
             m.reserve(n);
-            for (&id, value) in ids.iter().zip(values) {
+            for (id, value) in ids.zip(values) {
                 m.insert(id, value);
             }
             IdIndex::Sparse(m)
@@ -452,9 +456,11 @@ fn resolve_locations(
     limits: &Limits,
 ) -> Result<Locations, DecodeError> {
     // Functions → frame ids, interned lazily.
-    let fn_ids: Vec<u64> = functions.iter().map(|f| f.id).collect();
-    let fn_index = IdIndex::build(&fn_ids, 0..functions.len() as u32, NONE);
-    drop(fn_ids);
+    let fn_index = IdIndex::build(
+        functions.iter().map(|f| f.id),
+        0..functions.len() as u32,
+        NONE,
+    );
     let mut fn_frame: Vec<u32> = vec![NONE; functions.len()];
     frames.reserve(functions.len(), 0);
 
@@ -512,7 +518,7 @@ fn resolve_locations(
     }
 
     Ok(Locations {
-        by_id: IdIndex::build(&loc_ids, loc_span.into_iter(), (0, 0)),
+        by_id: IdIndex::build(loc_ids.iter().copied(), loc_span.into_iter(), (0, 0)),
         frames: loc_frames,
     })
 }
