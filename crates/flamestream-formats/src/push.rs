@@ -221,7 +221,7 @@ pub fn decode(
             })?;
             if let Some(kind) = &kind {
                 for s in &mut p.series {
-                    s.profile_type.name.clone_from(kind);
+                    s.profile_type.parts_mut().name.clone_from(kind);
                 }
             }
             profiles.push(p);

@@ -22,7 +22,7 @@ pub use labels::{LabelError, LabelSet};
 pub use limits::{LimitExceeded, Limits};
 pub use name::{parse_name, AppName, NameError};
 pub use profile::{Aggregation, FrameTable, Profile, Series, StackMap, StackTable};
-pub use profile_type::{ProfileType, ProfileTypeError};
+pub use profile_type::{ProfileType, ProfileTypeError, ProfileTypeParts};
 pub use window::Window;
 
 /// The tenant used when a request names none (`X-Scope-OrgID` absent).

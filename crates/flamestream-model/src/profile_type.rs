@@ -4,6 +4,7 @@
 use crate::Aggregation;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a profile type was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,8 +20,16 @@ pub enum ProfileTypeError {
 }
 
 /// A profile type, e.g. Go CPU `process_cpu:cpu:nanoseconds:cpu:nanoseconds`.
+///
+/// Its parts are shared ([`ProfileTypeParts`] behind an `Arc`, read through `Deref`): every
+/// series, series key and window of a type holds the same five strings, and a copy costs a
+/// reference count, not five allocations.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProfileType(Arc<ProfileTypeParts>);
+
+/// The five parts of a [`ProfileType`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ProfileType {
+pub struct ProfileTypeParts {
     /// The kind, e.g. `process_cpu`, `memory`, `wall`.
     pub name: String,
     /// The sample type, e.g. `cpu`, `alloc_space`.
@@ -33,6 +42,44 @@ pub struct ProfileType {
     pub period_unit: String,
 }
 
+impl std::ops::Deref for ProfileType {
+    type Target = ProfileTypeParts;
+
+    fn deref(&self) -> &ProfileTypeParts {
+        &self.0
+    }
+}
+
+impl From<ProfileTypeParts> for ProfileType {
+    fn from(parts: ProfileTypeParts) -> Self {
+        ProfileType(Arc::new(parts))
+    }
+}
+
+impl fmt::Debug for ProfileType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileType")
+            .field("name", &self.name)
+            .field("sample_type", &self.sample_type)
+            .field("sample_unit", &self.sample_unit)
+            .field("period_type", &self.period_type)
+            .field("period_unit", &self.period_unit)
+            .finish()
+    }
+}
+
+impl Serialize for ProfileType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProfileType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ProfileTypeParts::deserialize(deserializer).map(ProfileType::from)
+    }
+}
+
 impl ProfileType {
     /// Builds a type from its five parts.
     pub fn new(
@@ -42,13 +89,19 @@ impl ProfileType {
         period_type: &str,
         period_unit: &str,
     ) -> Self {
-        ProfileType {
+        ProfileTypeParts {
             name: name.into(),
             sample_type: sample_type.into(),
             sample_unit: sample_unit.into(),
             period_type: period_type.into(),
             period_unit: period_unit.into(),
         }
+        .into()
+    }
+
+    /// The parts, to change (copied first when other types share them).
+    pub fn parts_mut(&mut self) -> &mut ProfileTypeParts {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Parses `kind:sample_type:unit:period_type:period_unit`.

@@ -22,7 +22,7 @@ mod decode;
 pub mod proto;
 
 use crate::DecodeError;
-use flamestream_model::{Aggregation, Limits, Profile, ProfileType};
+use flamestream_model::{Aggregation, Limits, Profile, ProfileType, ProfileTypeParts};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -171,6 +171,41 @@ pub fn profile_type_for(
     period_unit: &str,
     config: Option<&SampleTypeConfig>,
 ) -> SampleTypeInfo {
+    if config.is_some() {
+        return make_profile_type(sample_type, unit, period_type, period_unit, config);
+    }
+    RECENT_TYPES.with_borrow_mut(|recent| {
+        let key = [sample_type, unit, period_type, period_unit];
+        if let Some((_, info)) = recent.iter().find(|(k, _)| k.iter().eq(key.iter())) {
+            return info.clone();
+        }
+        let info = make_profile_type(sample_type, unit, period_type, period_unit, None);
+        if recent.len() >= RECENT_TYPES_MAX {
+            recent.clear();
+        }
+        recent.push((key.map(String::from), info.clone()));
+        info
+    })
+}
+
+/// How many sample types [`RECENT_TYPES`] remembers.
+const RECENT_TYPES_MAX: usize = 32;
+
+thread_local! {
+    /// The sample types this thread named last (without a `sample_type_config`): a sender
+    /// repeats the same few in every upload, and a hit costs four string compares instead of
+    /// building the type's five strings again. Emptied when full.
+    static RECENT_TYPES: std::cell::RefCell<Vec<([String; 4], SampleTypeInfo)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn make_profile_type(
+    sample_type: &str,
+    unit: &str,
+    period_type: &str,
+    period_unit: &str,
+    config: Option<&SampleTypeConfig>,
+) -> SampleTypeInfo {
     let entry = config.and_then(|c| c.get(sample_type));
     let name = entry
         .and_then(|e| e.display_name.as_deref())
@@ -192,13 +227,14 @@ pub fn profile_type_for(
         None => default_cumulative(sample_type),
     };
     SampleTypeInfo {
-        profile_type: ProfileType {
+        profile_type: ProfileTypeParts {
             name: kind,
             sample_type: st,
             sample_unit: clean(unit, "count"),
             period_type: clean(period_type, ""),
             period_unit: clean(period_unit, ""),
-        },
+        }
+        .into(),
         aggregation,
         cumulative,
     }
