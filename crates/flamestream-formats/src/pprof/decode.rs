@@ -148,6 +148,22 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
         name: 0,
         system_name: 0,
     };
+    // Go's order first (id, name, system name, filename, start line), then any order.
+    if r.eat(0x08) {
+        out.id = r.varint()?;
+    }
+    if r.eat(0x10) {
+        out.name = r.varint()?;
+    }
+    if r.eat(0x18) {
+        out.system_name = r.varint()?;
+    }
+    if r.eat(0x20) {
+        r.skip_varint()?;
+    }
+    if r.eat(0x28) {
+        r.skip_varint()?;
+    }
     while let Some(b) = r.peek() {
         // The usual one-byte keys first (id, name, system name, filename, start line).
         match b {
@@ -289,6 +305,14 @@ struct Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
+    /// The length in bytes of string `idx` (0 when out of range).
+    fn len_of(&self, idx: u64) -> usize {
+        usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.raw.get(i))
+            .map_or(0, |span| span.len as usize)
+    }
+
     fn get(&self, idx: u64, what: &str) -> Result<Cow<'a, str>, DecodeError> {
         if idx == 0 && self.raw.is_empty() {
             // A profile without a string table (e.g. empty): index 0 is the empty string.
@@ -350,6 +374,24 @@ fn location(
     lines: &mut Vec<u64>,
 ) -> Result<(), WireError> {
     let mut r = Reader::new(body);
+    // Go's orders first, then any order: id, mapping id, address, lines (the pprof library),
+    // or id, address, lines, mapping id (`runtime/pprof`).
+    if r.eat(0x08) {
+        *id = r.varint()?;
+    }
+    if r.eat(0x10) {
+        r.skip_varint()?;
+    }
+    if r.eat(0x18) {
+        *address = Address::At(r.position());
+        r.skip_varint()?;
+    }
+    while r.eat(0x22) {
+        lines.push(line_function(r.len_delimited()?)?);
+    }
+    if r.eat(0x10) {
+        r.skip_varint()?;
+    }
     while let Some(b) = r.peek() {
         // The usual one-byte keys first (id, mapping id, address, line, is_folded).
         match b {
@@ -422,6 +464,13 @@ fn label_pair(body: &[u8]) -> Result<(u64, u64), WireError> {
 fn line_function(body: &[u8]) -> Result<u64, WireError> {
     let mut r = Reader::new(body);
     let mut fid = 0;
+    // Go's order first (function id, line), then any order.
+    if r.eat(0x08) {
+        fid = r.varint()?;
+    }
+    if r.eat(0x10) {
+        r.skip_varint()?;
+    }
     while let Some(b) = r.peek() {
         // The usual one-byte keys first (function id, line, column).
         match b {
@@ -462,7 +511,12 @@ fn resolve_locations(
         NONE,
     );
     let mut fn_frame: Vec<u32> = vec![NONE; functions.len()];
-    frames.reserve(functions.len(), 0);
+    // Room for every function's name (most are used; unused ones were in the profile anyway).
+    let name_bytes: usize = functions
+        .iter()
+        .map(|f| strings.len_of(f.name).min(limits.max_symbol_bytes))
+        .sum();
+    frames.reserve(functions.len(), name_bytes);
 
     // Locations → root-first runs of frame ids.
     let mut loc_ids: Vec<u64> = Vec::with_capacity(locations.len());
@@ -671,6 +725,24 @@ fn accumulate_samples(
         let mut labelled = false;
         let mut r = Reader::new(sample);
         let res: Result<(), WireError> = (|| {
+            // Go's orders first, then any order: packed location ids then values (the pprof
+            // library), or values then ids (`runtime/pprof`); values one or two unpacked, or
+            // more packed.
+            if r.eat(0x0a) {
+                packed = Some(r.len_delimited()?);
+            }
+            while r.eat(0x10) {
+                vals.push(r.varint()? as i64);
+            }
+            if r.eat(0x12) {
+                let mut inner = Reader::new(r.len_delimited()?);
+                while !inner.is_empty() {
+                    vals.push(inner.varint()? as i64);
+                }
+            }
+            if packed.is_none() && r.eat(0x0a) {
+                packed = Some(r.len_delimited()?);
+            }
             while let Some(b) = r.peek() {
                 // The usual one-byte keys first: packed location ids, values (unpacked, as Go
                 // writes one or two, or packed), labels.

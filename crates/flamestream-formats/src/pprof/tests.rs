@@ -1124,8 +1124,78 @@ fn check_against_naive(bytes: &[u8], limits: &Limits) -> Result<(), TestCaseErro
     let mixed = reencode(bytes, Msg::Profile, &mut Some(0));
     let fast = decode_pprof(&mixed, None, None, limits)
         .map_err(|e| TestCaseError::fail(format!("fast decoder failed on mixed keys: {e}")))?;
-    prop_assert_eq!(fast_as_naive(&fast), naive);
+    prop_assert_eq!(fast_as_naive(&fast), naive.clone());
+    // Then the fields of every message in other orders (those of one number keep theirs):
+    // `runtime/pprof` writes a sample's values before its location ids and a location's
+    // mapping after its lines; the decoders read Go's orders first, then any order.
+    for seed in [1, 2] {
+        let shuffled = reorder(bytes, Msg::Profile, seed);
+        let fast = decode_pprof(&shuffled, None, None, limits).map_err(|e| {
+            TestCaseError::fail(format!("fast decoder failed on reordered fields: {e}"))
+        })?;
+        prop_assert_eq!(fast_as_naive(&fast), naive.clone());
+    }
     Ok(())
+}
+
+/// Re-encodes a well-formed message of kind `kind` with its fields in another order, chosen by
+/// `seed`: the fields of one number keep their order among themselves (it matters for
+/// repeated ones), the numbers are shuffled; sub-messages too.
+fn reorder(msg: &[u8], kind: Msg, seed: u64) -> Vec<u8> {
+    let mut groups: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut at = 0;
+    let varint = |at: &mut usize| {
+        let mut rest = &msg[*at..];
+        let v = prost::encoding::decode_varint(&mut rest).expect("well-formed varint");
+        *at = msg.len() - rest.len();
+        v
+    };
+    while at < msg.len() {
+        let key_start = at;
+        let key = varint(&mut at);
+        let field = key >> 3;
+        let mut encoded = msg[key_start..at].to_vec();
+        match key & 7 {
+            0 => {
+                let start = at;
+                varint(&mut at);
+                encoded.extend(&msg[start..at]);
+            }
+            2 => {
+                let len = varint(&mut at) as usize;
+                copy_len_delimited(&msg[at..at + len], kind, field, &mut encoded, |b, sub| {
+                    reorder(b, sub, seed)
+                });
+                at += len;
+            }
+            _ => panic!("the generator writes varint and length-delimited fields only"),
+        }
+        match groups.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, g)) => g.extend(encoded),
+            None => groups.push((field, encoded)),
+        }
+    }
+    groups.sort_by_key(|&(field, _)| {
+        (field ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd)
+    });
+    groups.into_iter().flat_map(|(_, g)| g).collect()
+}
+
+/// Appends the length and body of field `field` of a `kind` message to `out`, the body passed
+/// through `again` when it is a sub-message.
+fn copy_len_delimited(
+    body: &[u8],
+    kind: Msg,
+    field: u64,
+    out: &mut Vec<u8>,
+    again: impl FnOnce(&[u8], Msg) -> Vec<u8>,
+) {
+    let body = match sub_message(kind, field) {
+        Msg::Bytes => body.to_vec(),
+        sub => again(body, sub),
+    };
+    put_varint(out, body.len() as u64);
+    out.extend(body);
 }
 
 /// The pprof message kinds whose fields [`reencode`] re-encodes.
@@ -1206,14 +1276,10 @@ fn reencode(msg: &[u8], kind: Msg, mixed: &mut Option<u32>) -> Vec<u8> {
             2 => {
                 put_key(&mut out, key, long);
                 let len = varint(&mut at).expect("well-formed length") as usize;
-                let body = &msg[at..at + len];
+                copy_len_delimited(&msg[at..at + len], kind, field, &mut out, |b, sub| {
+                    reencode(b, sub, mixed)
+                });
                 at += len;
-                let body = match sub_message(kind, field) {
-                    Msg::Bytes => body.to_vec(),
-                    sub => reencode(body, sub, mixed),
-                };
-                put_varint(&mut out, body.len() as u64);
-                out.extend(body);
             }
             _ => panic!("the generator writes varint and length-delimited fields only"),
         }
