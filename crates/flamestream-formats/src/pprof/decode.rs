@@ -505,12 +505,17 @@ fn resolve_locations(
     limits: &Limits,
 ) -> Result<Locations, DecodeError> {
     // Functions → frame ids, interned lazily.
-    let fn_index = IdIndex::build(
-        functions.iter().map(|f| f.id),
-        0..functions.len() as u32,
-        NONE,
-    );
-    let mut fn_frame: Vec<u32> = vec![NONE; functions.len()];
+    let mut function_frames = FunctionFrames {
+        index: IdIndex::build(
+            functions.iter().map(|f| f.id),
+            0..functions.len() as u32,
+            NONE,
+        ),
+        functions,
+        frame: vec![NONE; functions.len()],
+        strings,
+        limits,
+    };
     // Room for every function's name (most are used; unused ones were in the profile anyway).
     let name_bytes: usize = functions
         .iter()
@@ -531,39 +536,33 @@ fn resolve_locations(
         let res = location(body, &mut id, &mut address, &mut lines);
         res.map_err(|e| wire(&format!("location `{li}`"), e))?;
         loc_ids.push(id);
+        // An unsymbolized location is named by its address.
+        let by_address = |frames: &mut FrameTable| {
+            let name = format!("0x{:x}", address.value(body));
+            frames.intern(truncate_symbol(&name, limits.max_symbol_bytes))
+        };
+        if let [fid] = lines[..] {
+            // The usual location: one line, no inlining; its frame goes in the span itself.
+            let frame = match function_frames.get(id, fid, frames)? {
+                Some(frame) => frame,
+                None => by_address(frames),
+            };
+            loc_span.push((frame, 1));
+            continue;
+        }
         let start = loc_frames.len() as u32;
-        let mut symbolized = false;
         // The last line is the outermost caller: walk backwards for root-first order.
         for &fid in lines.iter().rev() {
-            if fid == 0 {
-                continue;
+            if let Some(frame) = function_frames.get(id, fid, frames)? {
+                loc_frames.push(frame);
             }
-            let fi = fn_index.get(fid).ok_or_else(|| {
-                invalid(format!(
-                    "location `{id}` references unknown function id `{fid}`"
-                ))
-            })? as usize;
-            if fn_frame[fi] == NONE {
-                let f = &functions[fi];
-                let mut name = strings.get(f.name, "function name")?;
-                if name.is_empty() {
-                    name = strings.get(f.system_name, "function system name")?;
-                }
-                if name.is_empty() {
-                    continue;
-                }
-                fn_frame[fi] = frames.intern(truncate_symbol(&name, limits.max_symbol_bytes));
-            }
-            loc_frames.push(fn_frame[fi]);
-            symbolized = true;
         }
-        if !symbolized {
-            let name = format!("0x{:x}", address.value(body));
-            loc_frames.push(frames.intern(truncate_symbol(&name, limits.max_symbol_bytes)));
+        if loc_frames.len() as u32 == start {
+            let frame = by_address(frames);
+            loc_frames.push(frame);
         }
         let len = loc_frames.len() as u32 - start;
         if len == 1 {
-            // The usual location: its frame goes in the span itself.
             loc_span.push((loc_frames[start as usize], 1));
             loc_frames.truncate(start as usize);
         } else {
@@ -575,6 +574,49 @@ fn resolve_locations(
         by_id: IdIndex::build(loc_ids.iter().copied(), loc_span.into_iter(), (0, 0)),
         frames: loc_frames,
     })
+}
+
+/// The functions of a profile, found by id, and their frames, interned at their first use.
+struct FunctionFrames<'p> {
+    index: IdIndex<u32>,
+    functions: &'p [Function],
+    /// The i-th function's frame, `NONE` until used.
+    frame: Vec<u32>,
+    strings: &'p Strings<'p>,
+    limits: &'p Limits,
+}
+
+impl FunctionFrames<'_> {
+    /// The frame of function `fid` (a line of location `id`); `None` for function id 0 and for
+    /// a function without a name.
+    #[inline(always)]
+    fn get(
+        &mut self,
+        id: u64,
+        fid: u64,
+        frames: &mut FrameTable,
+    ) -> Result<Option<u32>, DecodeError> {
+        if fid == 0 {
+            return Ok(None);
+        }
+        let fi = self.index.get(fid).ok_or_else(|| {
+            invalid(format!(
+                "location `{id}` references unknown function id `{fid}`"
+            ))
+        })? as usize;
+        if self.frame[fi] == NONE {
+            let f = &self.functions[fi];
+            let mut name = self.strings.get(f.name, "function name")?;
+            if name.is_empty() {
+                name = self.strings.get(f.system_name, "function system name")?;
+            }
+            if name.is_empty() {
+                return Ok(None);
+            }
+            self.frame[fi] = frames.intern(truncate_symbol(&name, self.limits.max_symbol_bytes));
+        }
+        Ok(Some(self.frame[fi]))
+    }
 }
 
 /// Decodes `data` into series whose stacks use `frames`. Used for both `profile` and
