@@ -242,7 +242,7 @@ impl Ingest {
         offset: i64,
     ) -> usize {
         let upload = self.decode(kind, gz).expect("fixture decodes");
-        aggregator.add(&upload, Some((0, offset)));
+        aggregator.add(upload, Some((0, offset)));
         aggregator.open_stacks()
     }
 

@@ -54,22 +54,23 @@ impl Aggregator {
 
     /// Merges `upload`; `position` is its source `(partition, offset)` when the transport is
     /// durable (`None`: partition 0, no range recorded).
-    pub fn add(&mut self, upload: &DecodedUpload, position: Option<(i32, i64)>) {
+    pub fn add(&mut self, mut upload: DecodedUpload, position: Option<(i32, i64)>) {
         let window = Window::containing(upload.from_ns, self.window_ns).start_ns;
         let unit = self.units.entry(position.map_or(0, |p| p.0)).or_default();
         let mut remap: Vec<u32> = Vec::new();
         let mut stack_buf: Vec<u32> = Vec::new();
-        for part in &upload.parts {
-            let profile = &part.profile;
+        for part in &mut upload.parts {
             remap.clear();
             // Whether the upload's frame ids are the partition's as they are.
             let same_ids = unit.frames.is_empty();
             if same_ids {
                 // A fresh partition (the first upload of its window): it takes the upload's
                 // frame table as it is, ids unchanged, instead of interning every name again.
-                unit.frames = profile.frames.clone();
-                remap.extend(0..profile.frames.len() as u32);
-            } else {
+                unit.frames = std::mem::take(&mut part.profile.frames);
+            }
+            let part = &*part;
+            let profile = &part.profile;
+            if !same_ids {
                 remap.resize(profile.frames.len(), u32::MAX);
             }
             if unit.stack_table.is_empty() {
@@ -254,13 +255,13 @@ mod tests {
     #[test]
     fn merges_within_a_window_splits_windows_and_keeps_partitions_apart() {
         let mut a = Aggregator::new(10);
-        a.add(&upload(100, &[(&["a", "b"], 1)]), Some((0, 5)));
+        a.add(upload(100, &[(&["a", "b"], 1)]), Some((0, 5)));
         a.add(
-            &upload(105, &[(&["a", "b"], 2), (&["a", "c"], 5)]),
+            upload(105, &[(&["a", "b"], 2), (&["a", "c"], 5)]),
             Some((0, 6)),
         );
-        a.add(&upload(111, &[(&["a", "b"], 4)]), Some((0, 7)));
-        a.add(&upload(101, &[(&["a", "b"], 8)]), Some((1, 0)));
+        a.add(upload(111, &[(&["a", "b"], 4)]), Some((0, 7)));
+        a.add(upload(101, &[(&["a", "b"], 8)]), Some((1, 0)));
         let flushes = a.take("topic");
         assert!(a.is_empty());
         assert_eq!(flushes.len(), 2);
@@ -289,9 +290,9 @@ mod tests {
     fn a_fresh_partition_takes_the_first_frame_table_and_maps_later_ones() {
         let mut a = Aggregator::new(10);
         // Frame ids differ between the uploads: x=0 y=1, then z=0 y=1 x=2.
-        a.add(&upload(100, &[(&["x", "y"], 1)]), Some((0, 0)));
+        a.add(upload(100, &[(&["x", "y"], 1)]), Some((0, 0)));
         a.add(
-            &upload(101, &[(&["z", "y", "x"], 2), (&["x", "y"], 4)]),
+            upload(101, &[(&["z", "y", "x"], 2), (&["x", "y"], 4)]),
             Some((0, 1)),
         );
         let flushes = a.take("t");
@@ -311,8 +312,8 @@ mod tests {
     #[test]
     fn a_dropped_partition_is_forgotten() {
         let mut a = Aggregator::new(10);
-        a.add(&upload(100, &[(&["a"], 1)]), Some((0, 0)));
-        a.add(&upload(100, &[(&["a"], 1)]), Some((1, 0)));
+        a.add(upload(100, &[(&["a"], 1)]), Some((0, 0)));
+        a.add(upload(100, &[(&["a"], 1)]), Some((1, 0)));
         a.drop_partition(1);
         let flushes = a.take("t");
         assert_eq!(flushes.len(), 1);

@@ -65,7 +65,7 @@ impl Handler<AddDecoded> for AggregateActor {
     type Result = usize;
 
     fn handle(&mut self, msg: AddDecoded, _: &mut Context<Self>) -> usize {
-        self.core.add(&msg.upload, msg.position);
+        self.core.add(msg.upload, msg.position);
         metrics::counter!(m::AGGREGATE_SAMPLES).increment(self.core.take_samples_added());
         metrics::gauge!(m::AGGREGATE_OPEN_SERIES).set(self.core.open_series() as f64);
         self.core.open_stacks()
