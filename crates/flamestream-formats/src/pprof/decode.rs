@@ -202,13 +202,16 @@ fn function(buf: &[u8]) -> Result<Function, WireError> {
 fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError> {
     // The vectors grow as they go: counting the fields first cost more time (a second pass
     // over the top level) than the spare capacity costs memory (locations and functions are
-    // dropped before the samples are read; the string table is trimmed).
+    // dropped before the samples are read; the string table is trimmed). They start at the
+    // size of a small profile's tables rather than at four, which saves their first steps of
+    // growth (each a reallocation and a copy) whatever the profile's size, for a few hundred
+    // bytes at most.
     let mut top = Top {
         sample_types: Vec::new(),
         period_type: (0, 0),
-        strings: Vec::new(),
-        functions: Vec::new(),
-        locations: Vec::new(),
+        strings: Vec::with_capacity(64),
+        functions: Vec::with_capacity(16),
+        locations: Vec::with_capacity(64),
         samples: 0,
         sample_range: (0, 0),
         sample_bytes: 0,
@@ -719,10 +722,10 @@ fn accumulate_samples(
     let mut out: Vec<DecodedSeries> = Vec::new();
     // label-pair key → group; group g's series for kept type k is group_series[g * n_kept + k].
     let mut groups: FxHashMap<Box<[(u64, u64)]>, u32> = FxHashMap::default();
-    let mut by_labels: FxHashMap<LabelSet, u32> = FxHashMap::default();
+    let mut known = LabelGroups::default();
     let mut group_series: Vec<u32> = Vec::new();
-    let mut key_ok: Vec<u8> = vec![0; strings.raw.len()];
-    let mut no_label_group: Option<u32> = None;
+    // Per string: 0 not yet judged as a label key, 1 valid, 2 not; made at the first label set.
+    let mut key_ok: Vec<u8> = Vec::new();
 
     // raw location-id bytes → stack index (the table holds only the index: the raw bytes are
     // found through `raw_keys`, in the profile or, for unpacked ids, in `owned_keys`); the
@@ -991,25 +994,24 @@ fn accumulate_samples(
 
         // Label group.
         let group = if pairs.is_empty() {
-            match no_label_group {
+            match known.unlabelled {
                 Some(g) => g,
-                None => {
-                    let g = new_group(
-                        &LabelSet::new(),
-                        infos,
-                        &mut out,
-                        &mut by_labels,
-                        &mut group_series,
-                    );
-                    no_label_group = Some(g);
-                    g
-                }
+                None => new_group(
+                    &LabelSet::new(),
+                    infos,
+                    &mut out,
+                    &mut known,
+                    &mut group_series,
+                ),
             }
         } else {
             pairs.sort_unstable();
             match groups.get(&pairs[..]) {
                 Some(&g) => g,
                 None => {
+                    if key_ok.is_empty() {
+                        key_ok.resize(strings.raw.len(), 0);
+                    }
                     let mut set = LabelSet::new();
                     for &(k, v) in &pairs {
                         let ki = usize::try_from(k).unwrap_or(usize::MAX);
@@ -1038,7 +1040,7 @@ fn accumulate_samples(
                         }
                         set.insert(name.into_owned(), value.into_owned());
                     }
-                    let g = new_group(&set, infos, &mut out, &mut by_labels, &mut group_series);
+                    let g = new_group(&set, infos, &mut out, &mut known, &mut group_series);
                     groups.insert(pairs.as_slice().into(), g);
                     g
                 }
@@ -1208,19 +1210,36 @@ impl RawKey {
     }
 }
 
+/// The label groups made so far: by label set, and the group of the empty set (samples
+/// without labels, or whose labels were all dropped) apart, so that an unlabelled profile
+/// never hashes a label set.
+#[derive(Default)]
+struct LabelGroups {
+    by_labels: FxHashMap<LabelSet, u32>,
+    unlabelled: Option<u32>,
+}
+
 /// Creates (or reuses, when another label-pair key gave the same set) the series of a label
 /// set for every kept sample type; returns the group id.
 fn new_group(
     set: &LabelSet,
     infos: &[Option<SampleTypeInfo>],
     out: &mut Vec<DecodedSeries>,
-    by_labels: &mut FxHashMap<LabelSet, u32>,
+    known: &mut LabelGroups,
     group_series: &mut Vec<u32>,
 ) -> u32 {
     let n = infos.iter().flatten().count();
     // Groups are numbered in creation order; each holds `n` series slots.
-    let g = group_series.len().checked_div(n).unwrap_or(by_labels.len()) as u32;
-    if let Some(&g) = by_labels.get(set) {
+    let g = group_series
+        .len()
+        .checked_div(n)
+        .unwrap_or(known.by_labels.len()) as u32;
+    let same = if set.is_empty() {
+        known.unlabelled
+    } else {
+        known.by_labels.get(set).copied()
+    };
+    if let Some(g) = same {
         let base = g as usize * n;
         let copy: Vec<u32> = group_series[base..base + n].to_vec();
         group_series.extend(copy);
@@ -1237,7 +1256,11 @@ fn new_group(
             });
         }
     }
-    by_labels.entry(set.clone()).or_insert(g);
+    if set.is_empty() {
+        known.unlabelled.get_or_insert(g);
+    } else {
+        known.by_labels.entry(set.clone()).or_insert(g);
+    }
     g
 }
 

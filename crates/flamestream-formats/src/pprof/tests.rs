@@ -342,6 +342,37 @@ fn labels_with_strings_out_of_range_drop_the_label_not_the_upload() {
 }
 
 #[test]
+fn samples_whose_labels_all_drop_join_the_unlabelled_ones() {
+    // Either order: the empty label set first from an unlabelled sample, or from a sample whose
+    // only label is dropped.
+    for dropped_first in [false, true] {
+        let mut b = B::new(&[("cpu", "nanoseconds")], ("cpu", "nanoseconds"));
+        let l = b.loc(&["main"], 1);
+        let env = b.s("env");
+        let dropped = proto::Sample {
+            location_id: vec![l],
+            value: vec![2],
+            label: vec![proto::Label {
+                key: env,
+                str: 999,
+                ..Default::default()
+            }],
+        };
+        if dropped_first {
+            b.p.sample.push(dropped);
+            b.sample(&[l], &[1], &[]);
+        } else {
+            b.sample(&[l], &[1], &[]);
+            b.p.sample.push(dropped);
+        }
+        let p = decode(&b.bytes()).unwrap();
+        assert_eq!(p.series.len(), 1, "dropped first: {dropped_first}");
+        assert!(p.series[0].labels.is_empty());
+        assert_eq!(p.series[0].samples.total(), 3);
+    }
+}
+
+#[test]
 fn limits_are_enforced() {
     let bytes = go_cpu().bytes();
     let limits = Limits {
