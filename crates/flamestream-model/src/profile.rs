@@ -3,7 +3,7 @@
 
 use crate::{LabelSet, ProfileType};
 use serde::{Deserialize, Serialize};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// How the values of several uploads that fall in one window combine.
@@ -224,7 +224,11 @@ impl StackMap {
     /// several maps is hashed once.
     #[inline]
     pub fn hash_stack(stack: &[u32]) -> u64 {
-        rustc_hash::FxBuildHasher.hash_one(stack)
+        // The frames' bytes only: their hash covers their length already, so the length
+        // prefix of `Hash for [u32]` would be one more step in every stack's hash.
+        let mut h = rustc_hash::FxHasher::default();
+        Hash::hash_slice(stack, &mut h);
+        h.finish()
     }
 
     /// The arena, made this map's own first when it is shared: only this map's stacks are
