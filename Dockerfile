@@ -19,8 +19,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p flamestream \
-    && install -m 0755 target/release/flamestream /usr/local/bin/flamestream
+    cargo build --profile production --locked -p flamestream \
+    && install -m 0755 target/production/flamestream /usr/local/bin/flamestream
 
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim

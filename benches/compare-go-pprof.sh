@@ -53,9 +53,9 @@ mkdir -p "$TARGET"
 GO_BIN="$TARGET/go-pprof-bench"
 echo "building benches/go-pprof ($(go version | cut -d' ' -f3))" >&2
 (cd "$ROOT/benches/go-pprof" && GO111MODULE=off GOPATH="$GOPATH_DEBIAN" go build -o "$GO_BIN" .)
-echo "building decode_timing (release)" >&2
-(cd "$ROOT" && cargo build --release -q -p flamestream-benches --bin decode_timing)
-RUST_BIN="$TARGET/release/decode_timing"
+echo "building decode_timing (production profile: fat LTO, as the Docker image)" >&2
+(cd "$ROOT" && cargo build --profile production -q -p flamestream-benches --bin decode_timing)
+RUST_BIN="$TARGET/production/decode_timing"
 
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT

@@ -2,7 +2,7 @@
 //! `benches/go-pprof` (Go's `profile.Parse`) for `benches/compare-go-pprof.sh`.
 //!
 //! ```sh
-//! cargo run --release -p flamestream-benches --bin decode_timing -- -n 2000 -r 5 FILE...
+//! cargo run --profile production -p flamestream-benches --bin decode_timing -- -n 2000 -r 5 FILE...
 //! ```
 //!
 //! Prints one line per file: `<file>\t<ns/op>` (the median of `-r` rounds of `-n` calls, after
