@@ -86,6 +86,12 @@ impl FrameTable {
             .reserve(names, |&id| hash_name(name_in(text, ends, id)));
     }
 
+    /// Frees the names' spare capacity (the index keeps its own).
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
     /// The id of `name`, adding it when new.
     ///
     /// # Panics

@@ -66,7 +66,9 @@ impl Aggregator {
             if same_ids {
                 // A fresh partition (the first upload of its window): it takes the upload's
                 // frame table as it is, ids unchanged, instead of interning every name again.
+                // Without the decoder's spare room: the window holds it until it is flushed.
                 unit.frames = std::mem::take(&mut part.profile.frames);
+                unit.frames.shrink_to_fit();
             }
             let part = &*part;
             let profile = &part.profile;

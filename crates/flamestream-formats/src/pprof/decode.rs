@@ -106,6 +106,8 @@ struct Top<'a> {
     sample_range: (usize, usize),
     /// The samples' bytes (their payloads, without what lies between them).
     sample_bytes: usize,
+    /// The string table's bytes.
+    string_bytes: usize,
 }
 
 /// The samples (field 2) of a profile whose top level pass 1 has already validated.
@@ -215,6 +217,7 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
         samples: 0,
         sample_range: (0, 0),
         sample_bytes: 0,
+        string_bytes: 0,
     };
     let mut r = Reader::new(data);
     while !r.is_empty() {
@@ -242,7 +245,11 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
                 }
                 4 => top.locations.push(r.message(f, wt)?),
                 5 => top.functions.push(function(r.message(f, wt)?)?),
-                6 => top.strings.push(Span::of(data, r.message(f, wt)?)?),
+                6 => {
+                    let s = r.message(f, wt)?;
+                    top.string_bytes += s.len();
+                    top.strings.push(Span::of(data, s)?);
+                }
                 11 => top.period_type = value_type(r.message(f, wt)?)?,
                 // mapping, drop/keep frames, times, period, comments, default type
                 _ => r.skip(wt)?,
@@ -305,6 +312,8 @@ impl Span {
 struct Strings<'a> {
     data: &'a [u8],
     raw: Vec<Span>,
+    /// The bytes of all strings.
+    total: usize,
 }
 
 impl<'a> Strings<'a> {
@@ -519,11 +528,14 @@ fn resolve_locations(
         strings,
         limits,
     };
-    // Room for every function's name (most are used; unused ones were in the profile anyway).
+    // Room for every function's name (most are used; unused ones were in the profile anyway),
+    // but never more than the whole string table: functions may share a name (the frame table
+    // keeps it once), and a few bytes of function entries may all name one long string.
     let name_bytes: usize = functions
         .iter()
         .map(|f| strings.len_of(f.name).min(limits.max_symbol_bytes))
-        .sum();
+        .fold(0usize, usize::saturating_add)
+        .min(strings.total);
     frames.reserve(functions.len(), name_bytes);
 
     // Locations → root-first runs of frame ids.
@@ -637,6 +649,7 @@ pub fn decode_series(
     let strings = Strings {
         data,
         raw: top.strings,
+        total: top.string_bytes,
     };
 
     // Sample types.
@@ -1230,10 +1243,8 @@ fn new_group(
 ) -> u32 {
     let n = infos.iter().flatten().count();
     // Groups are numbered in creation order; each holds `n` series slots.
-    let g = group_series
-        .len()
-        .checked_div(n)
-        .unwrap_or(known.by_labels.len()) as u32;
+    let made = known.by_labels.len() + usize::from(known.unlabelled.is_some());
+    let g = group_series.len().checked_div(n).unwrap_or(made) as u32;
     let same = if set.is_empty() {
         known.unlabelled
     } else {

@@ -171,11 +171,11 @@ pub fn profile_type_for(
     period_unit: &str,
     config: Option<&SampleTypeConfig>,
 ) -> SampleTypeInfo {
-    if config.is_some() {
+    let key = [sample_type, unit, period_type, period_unit];
+    if config.is_some() || key.iter().map(|k| k.len()).sum::<usize>() > RECENT_TYPE_MAX_BYTES {
         return make_profile_type(sample_type, unit, period_type, period_unit, config);
     }
     RECENT_TYPES.with_borrow_mut(|recent| {
-        let key = [sample_type, unit, period_type, period_unit];
         if let Some((_, info)) = recent.iter().find(|(k, _)| k.iter().eq(key.iter())) {
             return info.clone();
         }
@@ -190,6 +190,10 @@ pub fn profile_type_for(
 
 /// How many sample types [`RECENT_TYPES`] remembers.
 const RECENT_TYPES_MAX: usize = 32;
+
+/// The longest type [`RECENT_TYPES`] remembers (its four names together), so that it holds a
+/// few KiB at most whatever senders name their types.
+const RECENT_TYPE_MAX_BYTES: usize = 256;
 
 thread_local! {
     /// The sample types this thread named last (without a `sample_type_config`): a sender

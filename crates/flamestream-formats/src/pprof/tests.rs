@@ -342,6 +342,22 @@ fn labels_with_strings_out_of_range_drop_the_label_not_the_upload() {
 }
 
 #[test]
+fn many_functions_naming_one_long_string_reserve_no_more_than_the_string_table() {
+    // One 64 KiB name and a million six-byte function entries that all use it: summing their
+    // names' lengths asks for 64 GiB of frame-table text (the process aborts when that
+    // allocation fails). The reservation is capped by the string table's bytes.
+    let mut bytes = vec![0x32, 0x00]; // string 0: ""
+    bytes.push(0x32);
+    bytes.extend([0x80, 0x80, 0x04]); // string 1: 65 536 bytes
+    bytes.extend(std::iter::repeat_n(b'f', 65_536));
+    for _ in 0..1_000_000 {
+        bytes.extend([0x2a, 0x04, 0x08, 0x01, 0x10, 0x01]); // function id 1, name 1
+    }
+    let p = decode(&bytes).unwrap();
+    assert!(p.series.is_empty());
+}
+
+#[test]
 fn samples_whose_labels_all_drop_join_the_unlabelled_ones() {
     // Either order: the empty label set first from an unlabelled sample, or from a sample whose
     // only label is dropped.
