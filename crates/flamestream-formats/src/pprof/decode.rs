@@ -317,12 +317,17 @@ struct Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
-    /// The length in bytes of string `idx` (0 when out of range).
-    fn len_of(&self, idx: u64) -> usize {
+    /// Where string `idx` is, when it is in the table.
+    fn span(&self, idx: u64) -> Option<Span> {
         usize::try_from(idx)
             .ok()
             .and_then(|i| self.raw.get(i))
-            .map_or(0, |span| span.len as usize)
+            .copied()
+    }
+
+    /// The length in bytes of string `idx` (0 when out of range).
+    fn len_of(&self, idx: u64) -> usize {
+        self.span(idx).map_or(0, |span| span.len as usize)
     }
 
     fn get(&self, idx: u64, what: &str) -> Result<Cow<'a, str>, DecodeError> {
@@ -330,9 +335,8 @@ impl<'a> Strings<'a> {
             // A profile without a string table (e.g. empty): index 0 is the empty string.
             return Ok(Cow::Borrowed(""));
         }
-        let raw = usize::try_from(idx)
-            .ok()
-            .and_then(|i| self.raw.get(i))
+        let raw = self
+            .span(idx)
             .map(|span| span.get(self.data))
             .ok_or_else(|| {
                 invalid(format!(
