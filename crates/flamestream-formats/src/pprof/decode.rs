@@ -911,7 +911,11 @@ fn accumulate_samples(
             Some(&r) => raw_stack[r as usize],
             None => {
                 let start = stack_arena.len();
-                // Leaf first on the wire: the frames are pushed in that order, then reversed.
+                // Leaf first, as on the wire: the frames stay in that order (reversed once
+                // per distinct stack, at the end) and are hashed as they are pushed, so that
+                // nothing reads back the frames just stored (a wide load of several fresh
+                // 4-byte stores waits for them to reach the cache).
+                let mut hash = LEAF_FIRST_SEED;
                 let mut ids = Reader::new(key);
                 // Any trouble (too deep, an id unknown or unreadable) takes the root-first
                 // walk instead, which keeps the root-most `max_depth` frames and judges the ids
@@ -929,13 +933,17 @@ fn accumulate_samples(
                     if len == 1 {
                         // The usual location: one line, no inlining; `s` is its frame.
                         stack_arena.push(s);
+                        hash = leaf_first_step(hash, s);
                     } else {
-                        // Root first in the run: reversed too. No more than one frame past
-                        // the depth is copied: a location may hold millions of inlined lines,
-                        // and many samples may reference it.
+                        // Root first in the run: reversed. No more than one frame past the
+                        // depth is copied: a location may hold millions of inlined lines, and
+                        // many samples may reference it.
                         let room = max_depth.saturating_add(1) - (stack_arena.len() - start);
                         let run = &locations.frames[s as usize..(s + len) as usize];
-                        stack_arena.extend(run.iter().rev().take(room));
+                        for &f in run.iter().rev().take(room) {
+                            stack_arena.push(f);
+                            hash = leaf_first_step(hash, f);
+                        }
                     }
                     if stack_arena.len() - start > max_depth {
                         fallback = true;
@@ -951,15 +959,18 @@ fn accumulate_samples(
                                 "sample `{si}` references unknown location id `{id}`"
                             )),
                         })?;
-                } else {
                     stack_arena[start..].reverse();
+                    hash = leaf_first_hash(&stack_arena[start..]);
                 }
+                let hash = leaf_first_finish(hash);
                 // Distinct runs of location ids often resolve to the same frames (other
                 // addresses in the same functions): keep each frame stack once.
-                let hash = StackMap::hash_stack(&stack_arena[start..]);
                 let same = stack_by_frames.find(hash, |&j| {
                     let (s, len) = stack_span[j as usize];
-                    stack_arena[s as usize..(s + len) as usize] == stack_arena[start..]
+                    same_frames(
+                        &stack_arena[s as usize..(s + len) as usize],
+                        &stack_arena[start..],
+                    )
                 });
                 let stack = match same {
                     Some(&j) => {
@@ -972,7 +983,9 @@ fn accumulate_samples(
                         last_acc.push((NONE, NONE));
                         stack_by_frames.insert_unique(hash, j, |&k| {
                             let (s, len) = stack_span[k as usize];
-                            StackMap::hash_stack(&stack_arena[s as usize..(s + len) as usize])
+                            leaf_first_finish(leaf_first_hash(
+                                &stack_arena[s as usize..(s + len) as usize],
+                            ))
                         });
                         new_stack = true;
                         j
@@ -1096,6 +1109,10 @@ fn accumulate_samples(
         }
     }
 
+    // The distinct stacks, root first from now on.
+    for &(s, len) in &stack_span {
+        stack_arena[s as usize..(s + len) as usize].reverse();
+    }
     Ok(Accumulated {
         out,
         group_series,
@@ -1196,6 +1213,37 @@ fn root_first_cut(
         }
     }
     Ok(())
+}
+
+const LEAF_FIRST_SEED: u64 = 0;
+
+/// One frame more into a stack's hash while its frames are being pushed, leaf first (the
+/// multiplier is rustc-hash's).
+#[inline(always)]
+fn leaf_first_step(hash: u64, frame: u32) -> u64 {
+    (hash.rotate_left(5) ^ u64::from(frame)).wrapping_mul(0xf135_7aea_2e62_a9c5)
+}
+
+/// The hash table's hash of a stack hashed with [`leaf_first_step`]: the well-mixed high bits
+/// moved down, where the table picks its bucket.
+#[inline(always)]
+fn leaf_first_finish(hash: u64) -> u64 {
+    hash.rotate_left(26)
+}
+
+/// [`leaf_first_step`] over a stored stack (leaf first), without the finish.
+fn leaf_first_hash(leaf_first: &[u32]) -> u64 {
+    leaf_first
+        .iter()
+        .fold(LEAF_FIRST_SEED, |h, &f| leaf_first_step(h, f))
+}
+
+/// Whether two stacks are the same, frame by frame: `b` was just stored, and comparing it
+/// 4 bytes at a time (as it was written) does not wait for the stores as `memcmp`'s wide loads
+/// do.
+#[inline(always)]
+fn same_frames(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Where the raw location-id bytes of a distinct stack are.
