@@ -141,22 +141,11 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        self.varint_slow()
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn varint_slow(&mut self) -> Result<u64, WireError> {
-        let mut value: u64 = 0;
-        for i in 0..10 {
-            let b = *self.buf.get(self.pos).ok_or(WireError::Truncated)?;
-            self.pos += 1;
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(value);
-            }
-        }
-        Err(WireError::VarintTooLong)
+        // The slow path gets the bytes and the position, not `self`: a reader whose address
+        // reached a call could not stay in registers in the decoders' loops.
+        let (value, pos) = varint_slow(self.buf, self.pos)?;
+        self.pos = pos;
+        Ok(value)
     }
 
     /// Reads `n` bytes.
@@ -252,6 +241,23 @@ impl<'a> Reader<'a> {
             }),
         }
     }
+}
+
+/// A varint of three bytes or more (or a truncated or too long one) at `pos`: its value and
+/// the position after it.
+#[cold]
+#[inline(never)]
+fn varint_slow(buf: &[u8], mut pos: usize) -> Result<(u64, usize), WireError> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(pos).ok_or(WireError::Truncated)?;
+        pos += 1;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok((value, pos));
+        }
+    }
+    Err(WireError::VarintTooLong)
 }
 
 #[cfg(test)]
