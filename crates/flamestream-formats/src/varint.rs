@@ -306,7 +306,33 @@ mod tests {
         }
     }
 
+    /// LEB128 the plain way, byte by byte: what `varint` must agree with.
+    fn reference_varint(bytes: &[u8]) -> Result<(u64, usize), WireError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let b = *bytes.get(i).ok_or(WireError::Truncated)?;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok((value, i + 1));
+            }
+        }
+        Err(WireError::VarintTooLong)
+    }
+
     proptest::proptest! {
+        #[test]
+        fn varint_agrees_with_plain_leb128(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![0x80u8..=0xff, 0u8..0x80], 0..14),
+            at in 0usize..4,
+        ) {
+            let at = at.min(bytes.len());
+            let mut r = Reader::new(&bytes);
+            r.pos = at;
+            let read = r.varint().map(|v| (v, r.position() - at));
+            proptest::prop_assert_eq!(read, reference_varint(&bytes[at..]));
+        }
+
         #[test]
         fn skip_varint_agrees_with_varint(bytes in proptest::collection::vec(
             proptest::prop_oneof![0x80u8..=0xff, 0u8..0x80], 0..14)) {
