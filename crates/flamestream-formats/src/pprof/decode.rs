@@ -220,8 +220,51 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
         string_bytes: 0,
     };
     let mut r = Reader::new(data);
+    let bad = |f: u32, at: usize, e: WireError| {
+        invalid(format!(
+            "not a pprof profile: field `{f}` at byte `{at}`: {e}"
+        ))
+    };
     while !r.is_empty() {
         let at = r.position();
+        // Runs of samples, locations and strings, as every encoder writes them: a loop per run
+        // rather than a jump per field (the general loop below takes any other order).
+        if r.peek() == Some(0x12) {
+            let mut at = at;
+            while r.eat(0x12) {
+                top.sample_bytes += r.len_delimited().map_err(|e| bad(2, at, e))?.len();
+                if top.samples == 0 {
+                    top.sample_range.0 = at;
+                }
+                top.sample_range.1 = r.position();
+                top.samples += 1;
+                if top.samples as u64 > limits.max_samples {
+                    return Err(too_many_samples(r, top.samples, limits));
+                }
+                at = r.position();
+            }
+            continue;
+        }
+        if r.peek() == Some(0x22) {
+            let mut at = at;
+            while r.eat(0x22) {
+                top.locations
+                    .push(r.len_delimited().map_err(|e| bad(4, at, e))?);
+                at = r.position();
+            }
+            continue;
+        }
+        if r.peek() == Some(0x32) {
+            let mut at = at;
+            while r.eat(0x32) {
+                let s = r.len_delimited().map_err(|e| bad(6, at, e))?;
+                top.string_bytes += s.len();
+                top.strings
+                    .push(Span::of(data, s).map_err(|e| bad(6, at, e))?);
+                at = r.position();
+            }
+            continue;
+        }
         // The usual one-byte keys of the length-delimited fields first.
         let (f, wt) = match r.peek() {
             Some(b @ (0x0a | 0x12 | 0x1a | 0x22 | 0x2a | 0x32)) => {
@@ -256,34 +299,36 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
             }
             Ok(())
         })();
-        res.map_err(|e| {
-            invalid(format!(
-                "not a pprof profile: field `{f}` at byte `{at}`: {e}"
-            ))
-        })?;
+        res.map_err(|e| bad(f, at, e))?;
         if top.samples as u64 > limits.max_samples {
-            // Count the rest cheaply so the error names the real number.
-            let mut n = top.samples as u64;
-            while !r.is_empty() {
-                let Ok((f, wt)) = r.key() else { break };
-                if r.skip(wt).is_err() {
-                    break;
-                }
-                if f == 2 {
-                    n += 1;
-                }
-            }
-            return Err(LimitExceeded {
-                limit: "max_samples",
-                actual: n,
-                max: limits.max_samples,
-            }
-            .into());
+            return Err(too_many_samples(r, top.samples, limits));
         }
     }
     // The string table lives to the end (label values): no spare capacity.
     top.strings.shrink_to_fit();
     Ok(top)
+}
+
+/// The `max_samples` error, once `seen` samples are past it: the rest is counted cheaply so
+/// that the error names the real number.
+#[cold]
+fn too_many_samples(mut r: Reader<'_>, seen: usize, limits: &Limits) -> DecodeError {
+    let mut n = seen as u64;
+    while !r.is_empty() {
+        let Ok((f, wt)) = r.key() else { break };
+        if r.skip(wt).is_err() {
+            break;
+        }
+        if f == 2 {
+            n += 1;
+        }
+    }
+    LimitExceeded {
+        limit: "max_samples",
+        actual: n,
+        max: limits.max_samples,
+    }
+    .into()
 }
 
 /// Where some bytes of a profile are: offset and length.
