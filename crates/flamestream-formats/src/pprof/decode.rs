@@ -1007,7 +1007,7 @@ fn accumulate_samples(
                     stack_arena[start..].reverse();
                     hash = leaf_first_hash(&stack_arena[start..]);
                 }
-                let hash = leaf_first_finish(hash);
+                let hash = leaf_first_finish(hash, stack_arena.len() - start);
                 // Distinct runs of location ids often resolve to the same frames (other
                 // addresses in the same functions): keep each frame stack once.
                 let same = stack_by_frames.find(hash, |&j| {
@@ -1028,9 +1028,10 @@ fn accumulate_samples(
                         last_acc.push((NONE, NONE));
                         stack_by_frames.insert_unique(hash, j, |&k| {
                             let (s, len) = stack_span[k as usize];
-                            leaf_first_finish(leaf_first_hash(
-                                &stack_arena[s as usize..(s + len) as usize],
-                            ))
+                            leaf_first_finish(
+                                leaf_first_hash(&stack_arena[s as usize..(s + len) as usize]),
+                                len as usize,
+                            )
                         });
                         new_stack = true;
                         j
@@ -1260,7 +1261,9 @@ fn root_first_cut(
     Ok(())
 }
 
-const LEAF_FIRST_SEED: u64 = 0;
+/// Not zero: a step of frame 0 from a zero hash would leave it zero, and stacks differing only
+/// in how many frame-0 entries end them (a recursive leaf) would all collide.
+const LEAF_FIRST_SEED: u64 = 0x243f_6a88_85a3_08d3;
 
 /// One frame more into a stack's hash while its frames are being pushed, leaf first (the
 /// multiplier is rustc-hash's).
@@ -1269,11 +1272,13 @@ fn leaf_first_step(hash: u64, frame: u32) -> u64 {
     (hash.rotate_left(5) ^ u64::from(frame)).wrapping_mul(0xf135_7aea_2e62_a9c5)
 }
 
-/// The hash table's hash of a stack hashed with [`leaf_first_step`]: the well-mixed high bits
-/// moved down, where the table picks its bucket.
+/// The hash table's hash of a stack of `len` frames hashed with [`leaf_first_step`]: the length
+/// mixed in, then the well-mixed high bits moved down, where the table picks its bucket.
 #[inline(always)]
-fn leaf_first_finish(hash: u64) -> u64 {
-    hash.rotate_left(26)
+fn leaf_first_finish(hash: u64, len: usize) -> u64 {
+    (hash ^ len as u64)
+        .wrapping_mul(0xf135_7aea_2e62_a9c5)
+        .rotate_left(26)
 }
 
 /// [`leaf_first_step`] over a stored stack (leaf first), without the finish.
@@ -1378,4 +1383,24 @@ fn push_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stacks that differ only in how many frame-0 entries end them (a recursive leaf that
+    /// happens to be the first frame named) must not share a hash: the table would probe all of
+    /// them for every sample.
+    #[test]
+    fn leaf_first_hashes_of_repeated_frame_zero_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..1000 {
+            let mut stack = vec![0u32; n];
+            stack.extend([1, 2]);
+            assert!(seen.insert(leaf_first_finish(leaf_first_hash(&stack), stack.len())));
+            let zeros = vec![0u32; n + 1];
+            assert!(seen.insert(leaf_first_finish(leaf_first_hash(&zeros), zeros.len())));
+        }
+    }
 }
