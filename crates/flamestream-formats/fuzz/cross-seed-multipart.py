@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Seeds the `multipart` fuzz target with the other targets' corpora, each input wrapped as a
+part of a multipart body the way `fuzz_targets/multipart.rs` reads it (first byte: the format,
+then a body with boundary `B`).
+
+The `multipart` target reaches every decoder through a multipart upload, so on its own it has
+to rediscover, through the multipart framing, what the `pprof`, `jfr`, `trie`… targets already
+found. Wrapping their corpora gives it that coverage at the start; its own run then only has
+to find what is specific to multipart uploads.
+
+    crates/flamestream-formats/fuzz/cross-seed-multipart.py    # writes into corpus/multipart
+
+Inputs whose wrapped body would exceed the target's max_len (8192, see run-all.sh) are
+skipped. Files are named by the SHA-1 of their content, as libFuzzer names them, so running
+this twice adds nothing.
+"""
+import hashlib
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FORMATS = os.path.join(HERE, "corpus")
+JFR = os.path.join(HERE, "..", "..", "flamestream-jfr", "fuzz", "corpus")
+OUT = os.path.join(FORMATS, "multipart")
+MAX_LEN = 8192
+
+# Format::ALL order in crates/flamestream-formats/src/lib.rs: the target picks
+# ALL[first byte % 7].
+SELECTOR = {"pprof": 0, "jfr": 1, "folded": 2, "lines": 3, "trie": 4, "tree": 5, "speedscope": 6}
+
+# (corpus directory, target name, part name the decoder reads)
+SOURCES = [
+    (os.path.join(FORMATS, "pprof"), "pprof", "profile"),
+    (os.path.join(JFR, "jfr"), "jfr", "jfr"),
+    (os.path.join(FORMATS, "folded"), "folded", "profile"),
+    (os.path.join(FORMATS, "lines"), "lines", "profile"),
+    (os.path.join(FORMATS, "trie"), "trie", "profile"),
+    (os.path.join(FORMATS, "tree"), "tree", "profile"),
+    (os.path.join(FORMATS, "speedscope"), "speedscope", "profile"),
+]
+
+
+def part(name: str, body: bytes) -> bytes:
+    return (
+        b"--B\r\nContent-Disposition: form-data; name=\"" + name.encode()
+        + b"\"; filename=\"" + name.encode()
+        + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + body + b"\r\n"
+    )
+
+
+def main() -> int:
+    os.makedirs(OUT, exist_ok=True)
+    added = skipped = present = 0
+    for directory, target, name in SOURCES:
+        if not os.path.isdir(directory):
+            print(f"cross-seed: no corpus at {directory} (run its fuzz target first); skipped",
+                  file=sys.stderr)
+            continue
+        for entry in os.listdir(directory):
+            with open(os.path.join(directory, entry), "rb") as f:
+                body = f.read()
+            wrapped = bytes([SELECTOR[target]]) + part(name, body) + b"--B--\r\n"
+            if len(wrapped) > MAX_LEN:
+                skipped += 1
+                continue
+            path = os.path.join(OUT, hashlib.sha1(wrapped).hexdigest())
+            if os.path.exists(path):
+                present += 1
+                continue
+            with open(path, "wb") as f:
+                f.write(wrapped)
+            added += 1
+    print(f"cross-seed: {added} inputs added to {OUT}, {present} already there, "
+          f"{skipped} too long for max_len {MAX_LEN}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
