@@ -110,6 +110,19 @@ struct Top<'a> {
     string_bytes: usize,
 }
 
+impl Top<'_> {
+    /// Counts a sample whose key is at `at`, whose payload of `len` bytes ends at `end`.
+    #[inline(always)]
+    fn note_sample(&mut self, at: usize, end: usize, len: usize) {
+        self.sample_bytes += len;
+        if self.samples == 0 {
+            self.sample_range.0 = at;
+        }
+        self.sample_range.1 = end;
+        self.samples += 1;
+    }
+}
+
 /// The samples (field 2) of a profile whose top level pass 1 has already validated.
 fn samples(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut r = Reader::new(data);
@@ -232,12 +245,8 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
         if r.peek() == Some(0x12) {
             let mut at = at;
             while r.eat(0x12) {
-                top.sample_bytes += r.len_delimited().map_err(|e| bad(2, at, e))?.len();
-                if top.samples == 0 {
-                    top.sample_range.0 = at;
-                }
-                top.sample_range.1 = r.position();
-                top.samples += 1;
+                let len = r.len_delimited().map_err(|e| bad(2, at, e))?.len();
+                top.note_sample(at, r.position(), len);
                 if top.samples as u64 > limits.max_samples {
                     return Err(too_many_samples(r, top.samples, limits));
                 }
@@ -279,12 +288,8 @@ fn top_level<'a>(data: &'a [u8], limits: &Limits) -> Result<Top<'a>, DecodeError
             match f {
                 1 => top.sample_types.push(value_type(r.message(f, wt)?)?),
                 2 => {
-                    top.sample_bytes += r.message(f, wt)?.len();
-                    if top.samples == 0 {
-                        top.sample_range.0 = at;
-                    }
-                    top.sample_range.1 = r.position();
-                    top.samples += 1;
+                    let len = r.message(f, wt)?.len();
+                    top.note_sample(at, r.position(), len);
                 }
                 4 => top.locations.push(r.message(f, wt)?),
                 5 => top.functions.push(function(r.message(f, wt)?)?),
