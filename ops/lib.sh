@@ -79,3 +79,42 @@ show_log_tail() {
         printf -- '(%s is empty or missing)\n' "$file" >&2
     fi
 }
+
+# wait_ready NAME PIDFILE TIMEOUT_SECS WHERE READY_CMD LOG...: after a server was launched in the
+# background with its pid in PIDFILE, runs READY_CMD until it succeeds. When the process exits or
+# TIMEOUT_SECS pass first, prints the end of each LOG, stops what is left and dies, naming WHERE
+# (the address that did not answer).
+wait_ready() {
+    local name="$1" pidfile="$2" timeout="$3" where="$4" ready="$5" f
+    shift 5
+    local deadline=$((SECONDS + timeout))
+    until "$ready"; do
+        if ! pid_alive "$pidfile"; then
+            for f in "$@"; do show_log_tail "$f" 40; done
+            rm -f "$pidfile"
+            die "$name exited during start (logs above)"
+        fi
+        if ((SECONDS >= deadline)); then
+            for f in "$@"; do show_log_tail "$f" 40; done
+            stop_pid "$name" "$pidfile" 5
+            die "$name did not answer on $where within ${timeout}s (logs above)"
+        fi
+        sleep 0.1
+    done
+}
+
+# server_status NAME PIDFILE WHERE READY_CMD DETAIL_CMD: the `status` command of a server script.
+# Exit 0 and "running (pid, WHERE, DETAIL)" when it answers, 1 when its pid lives but READY_CMD
+# fails, 3 when it is not running.
+server_status() {
+    local name="$1" pidfile="$2" where="$3" ready="$4" detail="$5"
+    if pid_alive "$pidfile" && "$ready"; then
+        log "$name running (pid $(cat "$pidfile")) at $where, $("$detail")"
+        return 0
+    elif pid_alive "$pidfile"; then
+        log "$name: pid $(cat "$pidfile") alive but $where does not answer"
+        return 1
+    fi
+    log "$name not running"
+    return 3
+}

@@ -78,20 +78,7 @@ cmd_start() {
             </dev/null >>"$LOG_FILE" 2>&1 9>&-
     ) &
     echo $! >"$PIDFILE"
-    local deadline=$((SECONDS + START_TIMEOUT))
-    until broker_answers; do
-        if ! pid_alive "$PIDFILE"; then
-            show_log_tail "$LOG_FILE" 40
-            rm -f "$PIDFILE"
-            die "tansu exited during start (log above, state in $STATE)"
-        fi
-        if ((SECONDS >= deadline)); then
-            show_log_tail "$LOG_FILE" 40
-            stop_pid tansu "$PIDFILE" 5
-            die "tansu did not answer on $BROKER_URL within ${START_TIMEOUT}s (log above)"
-        fi
-        sleep 0.1
-    done
+    wait_ready tansu "$PIDFILE" "$START_TIMEOUT" "$BROKER_URL" broker_answers "$LOG_FILE"
     log "ready in $(elapsed "$t0") (pid $(cat "$PIDFILE"))"
     print_env
 }
@@ -100,16 +87,10 @@ cmd_stop() {
     stop_pid tansu "$PIDFILE" 10
 }
 
+storage() { echo "storage $DB_FILE"; }
+
 cmd_status() {
-    if pid_alive "$PIDFILE" && broker_answers; then
-        log "running (pid $(cat "$PIDFILE")) at $BROKER_URL, storage $DB_FILE"
-        return 0
-    elif pid_alive "$PIDFILE"; then
-        log "pid $(cat "$PIDFILE") alive but $BROKER_URL does not answer"
-        return 1
-    fi
-    log "not running"
-    return 3
+    server_status tansu "$PIDFILE" "$BROKER_URL" broker_answers storage
 }
 
 cmd_list_topics() {

@@ -4,7 +4,8 @@
 #   ops/test.sh [ARGS FOR cargo test...]      e.g. ops/test.sh -p flamestream-model
 #
 # 1. installs what the tests need (ops/install-deps.sh --clients; quick when already done)
-# 2. starts Tansu (Kafka protocol) and ClickHouse on 127.0.0.1 and creates the raw topic
+# 2. starts Tansu (Kafka protocol), ClickHouse 18.16 and ClickHouse 26.9 (chDB behind
+#    ops/clickhouse-modern.sh) on 127.0.0.1 and creates the raw topic
 # 3. cargo fmt --check, cargo clippy -D warnings, cargo test (extra ARGS go to cargo test;
 #    -p/--package ARGS also narrow clippy)
 # 4. checks the deployment files (ops/check-configs.sh) and validates every pipelines/*.toml
@@ -16,17 +17,19 @@
 # result and time, and the exit status is non-zero when any step failed.
 #
 # Env:
-#   FLAMESTREAM_KEEP_SERVERS=1     leave Tansu and ClickHouse running afterwards
+#   FLAMESTREAM_KEEP_SERVERS=1     leave Tansu and both ClickHouses running afterwards
 #   FLAMESTREAM_SKIP_INSTALL=1     do not run the install scripts
 #   FLAMESTREAM_SKIP_CLIENTS=1     do not install the real SDK clients (Go, Python, Node)
 #   FLAMESTREAM_TEST_KEEP_STATE=1  keep the servers' data from earlier runs (default: a server that
 #                                  this run starts begins empty; a running one is used as it is)
 #   FLAMESTREAM_TANSU_PORT, FLAMESTREAM_CLICKHOUSE_HTTP_PORT, FLAMESTREAM_CLICKHOUSE_TCP_PORT,
-#   FLAMESTREAM_OPS_STATE          see ops/tansu.sh and ops/clickhouse.sh
+#   FLAMESTREAM_CLICKHOUSE_MODERN_HTTP_PORT,
+#   FLAMESTREAM_OPS_STATE          see ops/tansu.sh, ops/clickhouse.sh, ops/clickhouse-modern.sh
 #
 # Exported to the tests:
 #   FLAMESTREAM_TEST_KAFKA_BROKERS=127.0.0.1:19092
 #   FLAMESTREAM_TEST_CLICKHOUSE_URL=http://127.0.0.1:18123
+#   FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL=http://127.0.0.1:18124
 #   FLAMESTREAM_TEST_KAFKA_TOPIC=flamestream.profiles.raw (6 partitions, created here)
 #   FLAMESTREAM_TEST_NODE_PATH=<repo>/ops/.clients/node/node_modules
 #   FLAMESTREAM_TEST_OPS_DIR=<repo>/ops (fault tests run "$FLAMESTREAM_TEST_OPS_DIR/tansu.sh restart")
@@ -81,13 +84,15 @@ fi
 
 STARTED_TANSU=0
 STARTED_CLICKHOUSE=0
+STARTED_CLICKHOUSE_MODERN=0
 cleanup() {
     local rc=$?
     if [[ "${FLAMESTREAM_KEEP_SERVERS:-0}" == 1 ]]; then
-        log "FLAMESTREAM_KEEP_SERVERS=1: leaving servers running (ops/tansu.sh stop; ops/clickhouse.sh stop)"
+        log "FLAMESTREAM_KEEP_SERVERS=1: leaving servers running (ops/tansu.sh stop; ops/clickhouse.sh stop; ops/clickhouse-modern.sh stop)"
     else
         ((STARTED_TANSU)) && { "$OPS_DIR/tansu.sh" stop || true; }
         ((STARTED_CLICKHOUSE)) && { "$OPS_DIR/clickhouse.sh" stop || true; }
+        ((STARTED_CLICKHOUSE_MODERN)) && { "$OPS_DIR/clickhouse-modern.sh" stop || true; }
     fi
     exit "$rc"
 }
@@ -125,8 +130,16 @@ start_clickhouse() {
     fi
     "$OPS_DIR/clickhouse.sh" start >/dev/null
 }
+start_clickhouse_modern() {
+    if ! pid_alive "$OPS_STATE_ROOT/clickhouse-modern/server.pid"; then
+        STARTED_CLICKHOUSE_MODERN=1
+        [[ "${FLAMESTREAM_TEST_KEEP_STATE:-0}" == 1 ]] || "$OPS_DIR/clickhouse-modern.sh" reset
+    fi
+    "$OPS_DIR/clickhouse-modern.sh" start >/dev/null
+}
 step "start tansu (kafka)" start_tansu
 step "start clickhouse" start_clickhouse
+step "start clickhouse 26.9 (chdb)" start_clickhouse_modern
 if ((FAILED)); then
     print_summary
     die "a test server did not start; the end-to-end tests cannot run"
@@ -134,11 +147,13 @@ fi
 
 export FLAMESTREAM_TEST_KAFKA_BROKERS="127.0.0.1:${FLAMESTREAM_TANSU_PORT:-19092}"
 export FLAMESTREAM_TEST_CLICKHOUSE_URL="http://127.0.0.1:${FLAMESTREAM_CLICKHOUSE_HTTP_PORT:-18123}"
+export FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL="http://127.0.0.1:${FLAMESTREAM_CLICKHOUSE_MODERN_HTTP_PORT:-18124}"
 export FLAMESTREAM_TEST_KAFKA_TOPIC="$RAW_TOPIC"
 export FLAMESTREAM_TEST_NODE_PATH="$OPS_DIR/.clients/node/node_modules"
 export FLAMESTREAM_TEST_OPS_DIR="$OPS_DIR"
 log "FLAMESTREAM_TEST_KAFKA_BROKERS=$FLAMESTREAM_TEST_KAFKA_BROKERS"
 log "FLAMESTREAM_TEST_CLICKHOUSE_URL=$FLAMESTREAM_TEST_CLICKHOUSE_URL"
+log "FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL=$FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL"
 
 # ---------------------------------------------------------------- 3. cargo
 # -p/--package arguments narrow clippy too; everything else is only for cargo test.

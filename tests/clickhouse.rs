@@ -1,6 +1,8 @@
 //! End-to-end tests of the scaled path with ClickHouse as the store (real Tansu and real
 //! ClickHouse 18.16, both started by ops/ scripts): render output identical to the embedded
-//! SQLite store's, ClickHouse outages that lose and double nothing, idempotent migrations.
+//! SQLite store's, ClickHouse outages that lose and double nothing, idempotent migrations. The
+//! render comparison also runs on ClickHouse 26.9 (chDB behind `ops/clickhouse-modern.sh`),
+//! where the schema uses the modern dialect.
 
 mod common;
 
@@ -114,9 +116,21 @@ fn a_store_without_the_schema_is_refused_with_the_fix_named() {
 
 #[test]
 fn render_output_is_identical_in_clickhouse_and_in_the_embedded_store() {
+    render_output_is_identical_to_the_embedded_store(Clickhouse::start());
+}
+
+/// The same on ClickHouse 26.9, where `migrate` creates the modern schema (`LowCardinality`,
+/// codecs, TTL): what users run.
+#[test]
+fn render_output_is_identical_in_clickhouse_26_and_in_the_embedded_store() {
+    let ch = Clickhouse::start_modern();
+    assert!(ch.query("SELECT version()").starts_with("26."));
+    render_output_is_identical_to_the_embedded_store(ch);
+}
+
+fn render_output_is_identical_to_the_embedded_store(ch: Clickhouse) {
     let broker = Broker::start();
     broker.create_topic("flamestream.profiles.raw", 3);
-    let ch = Clickhouse::start();
     let dir = tempfile::tempdir().unwrap();
     let cfg = pipeline(
         dir.path(),

@@ -1,23 +1,38 @@
-//! A real ClickHouse server per test, started and stopped through `ops/clickhouse.sh` on free
-//! ports with its own state folder. Without clickhouse-server installed the test fails with
-//! the script's message (run `ops/install-deps.sh`), it never skips.
+//! A real ClickHouse per test, started and stopped through `ops/clickhouse.sh` (Debian's server
+//! 18.16) or `ops/clickhouse-modern.sh` (ClickHouse 26.9 as chDB behind its HTTP interface) on
+//! free ports with its own state folder. Without them installed the test fails with the script's
+//! message (run `ops/install-deps.sh`), it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub struct Clickhouse {
+    script: &'static str,
     pub http_port: u16,
     tcp_port: u16,
     state: tempfile::TempDir,
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops/clickhouse.sh")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../ops")
+        .join(name)
 }
 
 impl Clickhouse {
+    /// Debian's clickhouse-server 18.16: the store uses the DDL's shared subset.
     pub fn start() -> Clickhouse {
+        Self::start_with("clickhouse.sh")
+    }
+
+    /// ClickHouse 26.9 (chDB): the store uses the modern dialect (`LowCardinality`, codecs, TTL).
+    pub fn start_modern() -> Clickhouse {
+        Self::start_with("clickhouse-modern.sh")
+    }
+
+    fn start_with(script: &'static str) -> Clickhouse {
         let c = Clickhouse {
+            script,
             http_port: super::free_port(),
             tcp_port: super::free_port(),
             state: tempfile::tempdir().unwrap(),
@@ -27,23 +42,34 @@ impl Clickhouse {
     }
 
     pub fn run(&self, cmd: &str) {
-        let out = Command::new("bash")
-            .arg(script())
+        let out = self
+            .command(cmd)
+            .output()
+            .expect("bash runs an ops/ script");
+        assert!(
+            out.status.success(),
+            "ops/{} {cmd} failed (install it with ops/install-deps.sh):\n{}\n{}",
+            self.script,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn command(&self, cmd: &str) -> Command {
+        let mut c = Command::new("bash");
+        c.arg(script(self.script))
             .arg(cmd)
             .env(
                 "FLAMESTREAM_CLICKHOUSE_HTTP_PORT",
                 self.http_port.to_string(),
             )
+            .env(
+                "FLAMESTREAM_CLICKHOUSE_MODERN_HTTP_PORT",
+                self.http_port.to_string(),
+            )
             .env("FLAMESTREAM_CLICKHOUSE_TCP_PORT", self.tcp_port.to_string())
-            .env("FLAMESTREAM_OPS_STATE", self.state.path())
-            .output()
-            .expect("bash runs ops/clickhouse.sh");
-        assert!(
-            out.status.success(),
-            "ops/clickhouse.sh {cmd} failed (install it with ops/install-deps.sh):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .env("FLAMESTREAM_OPS_STATE", self.state.path());
+        c
     }
 
     pub fn url(&self) -> String {
@@ -61,16 +87,7 @@ impl Clickhouse {
 
 impl Drop for Clickhouse {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .env(
-                "FLAMESTREAM_CLICKHOUSE_HTTP_PORT",
-                self.http_port.to_string(),
-            )
-            .env("FLAMESTREAM_CLICKHOUSE_TCP_PORT", self.tcp_port.to_string())
-            .env("FLAMESTREAM_OPS_STATE", self.state.path())
-            .output();
+        let _ = self.command("stop").output();
     }
 }
 

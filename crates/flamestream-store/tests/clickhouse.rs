@@ -1,8 +1,12 @@
-//! The ClickHouse store against a real server (no mocks).
+//! The ClickHouse store against real ClickHouse (no mocks), twice: each test runs on Debian's
+//! server 18.16 (the DDL's shared subset) and on ClickHouse 26.9 (the modern dialect with
+//! `LowCardinality`, codecs and TTL, which is what users run).
 //!
 //! Needs `FLAMESTREAM_TEST_CLICKHOUSE_URL` (e.g. `http://127.0.0.1:18123`, what
-//! `ops/clickhouse.sh start` prints); every test fails loudly without it. Each test works in its
-//! own random database and drops it at the end. The stop/restart test starts a private server
+//! `ops/clickhouse.sh start` prints) and `FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL` (what
+//! `ops/clickhouse-modern.sh start` prints: chDB, the ClickHouse engine in-process, behind a small
+//! HTTP front, since no 22+ server package installs here); every test fails loudly without them.
+//! `ops/test.sh` starts both. Each test works in its own random database and drops it at the end. The stop/restart test starts a private server
 //! through `ops/clickhouse.sh` on free ports, so the shared server is never stopped.
 
 use flamestream_model::{
@@ -19,14 +23,60 @@ use std::process::Command;
 
 const NS: i64 = 1_000_000_000;
 
-fn url() -> String {
-    match std::env::var("FLAMESTREAM_TEST_CLICKHOUSE_URL") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => panic!(
-            "FLAMESTREAM_TEST_CLICKHOUSE_URL is not set: start ClickHouse with `ops/clickhouse.sh start` (or run `ops/test.sh`) and set FLAMESTREAM_TEST_CLICKHOUSE_URL"
-        ),
+/// The two servers every test below (but the stop/restart one) runs against.
+#[derive(Clone, Copy)]
+enum Server {
+    /// Debian's clickhouse-server 18.16 (`ops/clickhouse.sh`): the DDL's shared subset.
+    Debian,
+    /// ClickHouse 26.9 as chDB behind `ops/clickhouse-modern.sh`'s HTTP front: the modern
+    /// dialect (`LowCardinality`, `CODEC`, `TTL`).
+    Modern,
+}
+
+impl Server {
+    fn url(self) -> String {
+        let (var, start) = match self {
+            Server::Debian => ("FLAMESTREAM_TEST_CLICKHOUSE_URL", "ops/clickhouse.sh start"),
+            Server::Modern => (
+                "FLAMESTREAM_TEST_CLICKHOUSE_MODERN_URL",
+                "ops/clickhouse-modern.sh start",
+            ),
+        };
+        match std::env::var(var) {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => panic!(
+                "{var} is not set: start the server with `{start}` (or run `ops/test.sh`) and set {var} to the URL it prints"
+            ),
+        }
     }
 }
+
+/// Runs each listed test body once per [`Server`], as `debian_18::NAME` and `modern::NAME`.
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        mod debian_18 {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Server::Debian)
+            })*
+        }
+        mod modern {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Server::Modern)
+            })*
+        }
+    };
+}
+
+on_both_servers!(
+    migrate_creates_the_schema_and_is_idempotent,
+    sql_errors_carry_clickhouses_message,
+    reads_match_sqlite_fed_the_same_flushes,
+    decide_semantics_and_positions,
+    orphaned_rows_of_an_uncommitted_write_are_never_counted,
+    overlapping_batches_of_a_rebalance_race_count_once,
+);
 
 fn random_name(prefix: &str) -> String {
     format!(
@@ -41,8 +91,8 @@ struct TestDb {
 }
 
 impl TestDb {
-    fn new() -> TestDb {
-        Self::at(&url())
+    fn on(server: Server) -> TestDb {
+        Self::at(&server.url())
     }
 
     fn at(url: &str) -> TestDb {
@@ -295,9 +345,8 @@ fn assert_same(ch: &ClickhouseStore, lite: &SqliteStore, tenant: &str, from: i64
     }
 }
 
-#[test]
-fn migrate_creates_the_schema_and_is_idempotent() {
-    let db = TestDb::new();
+fn migrate_creates_the_schema_and_is_idempotent(server: Server) {
+    let db = TestDb::on(server);
     let version = db.store.ping().unwrap();
     assert!(
         version.split('.').next().unwrap().parse::<u32>().is_ok(),
@@ -319,9 +368,28 @@ fn migrate_creates_the_schema_and_is_idempotent() {
         "batches\nsamples\nseries\nseries_windows\nstacks\nvoided_batches\n"
     );
 
+    // Each server got its dialect: the extras only where the version has them.
+    let samples = db
+        .store
+        .query_text(&format!(
+            "SHOW CREATE TABLE `{}`.samples FORMAT TabSeparatedRaw",
+            db.store.database()
+        ))
+        .unwrap();
+    for extra in [
+        "LowCardinality(String)",
+        "CODEC(DoubleDelta, ZSTD(1))",
+        "TTL window_start",
+    ] {
+        match server {
+            Server::Modern => assert!(samples.contains(extra), "{extra} missing: {samples}"),
+            Server::Debian => assert!(!samples.contains(extra), "{extra} on 18.x: {samples}"),
+        }
+    }
+
     // A database that was never migrated: writers are told what to do.
     let missing = ClickhouseStore::new(ClickhouseSettings {
-        url: url(),
+        url: server.url(),
         database: random_name("fs_absent"),
         user: String::new(),
         password: String::new(),
@@ -334,9 +402,8 @@ fn migrate_creates_the_schema_and_is_idempotent() {
     }
 }
 
-#[test]
-fn sql_errors_carry_clickhouses_message() {
-    let db = TestDb::new();
+fn sql_errors_carry_clickhouses_message(server: Server) {
+    let db = TestDb::on(server);
     match db.store.query_text("SELECT * FROM no_such_table_here") {
         Err(StoreError::Other(m)) => assert!(m.contains("no_such_table_here"), "{m}"),
         other => panic!("expected Other, got {other:?}"),
@@ -353,9 +420,8 @@ fn sql_errors_carry_clickhouses_message() {
     assert_eq!(&echoed.as_bytes()[1..], nasty.as_bytes());
 }
 
-#[test]
-fn reads_match_sqlite_fed_the_same_flushes() {
-    let db = TestDb::new();
+fn reads_match_sqlite_fed_the_same_flushes(server: Server) {
+    let db = TestDb::on(server);
     let (lite, path) = sqlite();
     let mut cw = db.store.writer().unwrap();
     let mut lw = lite.writer().unwrap();
@@ -407,9 +473,8 @@ fn reads_match_sqlite_fed_the_same_flushes() {
     let _ = std::fs::remove_file(path);
 }
 
-#[test]
-fn decide_semantics_and_positions() {
-    let db = TestDb::new();
+fn decide_semantics_and_positions(server: Server) {
+    let db = TestDb::on(server);
     let mut w = db.store.writer().unwrap();
     let b = base_s();
     let main: &[&str] = &["main", "work"];
@@ -496,9 +561,8 @@ impl TapPositions for WindowFlush {
     }
 }
 
-#[test]
-fn orphaned_rows_of_an_uncommitted_write_are_never_counted() {
-    let db = TestDb::new();
+fn orphaned_rows_of_an_uncommitted_write_are_never_counted(server: Server) {
+    let db = TestDb::on(server);
     let (lite, path) = sqlite();
     let b = base_s();
     let mut w = db.store.writer().unwrap();
@@ -621,7 +685,7 @@ impl Drop for PrivateServer {
 
 #[test]
 fn server_stopped_mid_stream_is_unavailable_then_writing_resumes_exactly() {
-    url(); // fail loudly like the others when the environment is not set up
+    Server::Debian.url(); // fail loudly like the others when the environment is not set up
     let server = PrivateServer::start();
     let db = TestDb::at(&server.url());
     let (lite, path) = sqlite();
@@ -660,9 +724,8 @@ fn server_stopped_mid_stream_is_unavailable_then_writing_resumes_exactly() {
     let _ = std::fs::remove_file(path);
 }
 
-#[test]
-fn overlapping_batches_of_a_rebalance_race_count_once() {
-    let db = TestDb::new();
+fn overlapping_batches_of_a_rebalance_race_count_once(server: Server) {
+    let db = TestDb::on(server);
     let mut first_owner = db.store.writer().unwrap();
     let mut second_owner = db.store.writer().unwrap();
     let b = base_s();
@@ -694,7 +757,7 @@ fn overlapping_batches_of_a_rebalance_race_count_once() {
         30
     );
     // The order of commits does not matter.
-    let db2 = TestDb::new();
+    let db2 = TestDb::on(server);
     let mut a = db2.store.writer().unwrap();
     let mut c = db2.store.writer().unwrap();
     c.write_unchecked(&new).unwrap();
