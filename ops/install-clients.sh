@@ -9,9 +9,12 @@
 #   - pyroscope-io (PyPI): the Python SDK (Push API).
 #   - @pyroscope/nodejs (npm): the Node.js SDK, installed into ops/.clients/node
 #     (require it with NODE_PATH=ops/.clients/node/node_modules).
+#   - Chromium (Debian chromium) and playwright-core (npm, into ops/.clients/node, no browser
+#     download): the web page's test drives the real browser headless.
 #
 # Env: FLAMESTREAM_PYROSCOPE_IO_VERSION (default 1.4.0),
-#      FLAMESTREAM_PYROSCOPE_NODEJS_VERSION (default 0.6.4).
+#      FLAMESTREAM_PYROSCOPE_NODEJS_VERSION (default 0.6.4),
+#      FLAMESTREAM_PLAYWRIGHT_VERSION (default 1.65.1).
 set -euo pipefail
 OPS_LOG_NAME=install-clients
 # shellcheck source=ops/lib.sh
@@ -19,10 +22,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PY_VERSION="${FLAMESTREAM_PYROSCOPE_IO_VERSION:-1.4.0}"
 NODE_VERSION="${FLAMESTREAM_PYROSCOPE_NODEJS_VERSION:-0.6.4}"
+PLAYWRIGHT_VERSION="${FLAMESTREAM_PLAYWRIGHT_VERSION:-1.65.1}"
 NODE_DIR="$OPS_DIR/.clients/node"
 
-SUDO=()
-[[ "$(id -u)" -eq 0 ]] || SUDO=(sudo)
 T_ALL="$(now)"
 
 # ---------------------------------------------------------------- Go
@@ -30,12 +32,8 @@ GO_PPROF_DIR=/usr/share/gocode/src/github.com/google/pprof/profile
 if command -v go >/dev/null && [[ -d "$GO_PPROF_DIR" ]]; then
     log "go: $(go version) and github.com/google/pprof already installed"
 else
-    t0="$(now)"
-    log "go: apt-get install golang-go golang-github-google-pprof-dev"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        -o Dpkg::Use-Pty=0 golang-go golang-github-google-pprof-dev >/dev/null
-    log "go: $(go version) installed in $(elapsed "$t0")"
+    apt_install golang-go golang-github-google-pprof-dev
+    log "go: $(go version)"
 fi
 
 # ---------------------------------------------------------------- Python SDK
@@ -66,6 +64,19 @@ else
     node -e "require('$NODE_DIR/node_modules/@pyroscope/nodejs')" ||
         die "@pyroscope/nodejs installed but require() fails"
     log "@pyroscope/nodejs: installed in $(elapsed "$t0")"
+fi
+
+# ---------------------------------------------------------------- browser (web page test)
+command -v chromium >/dev/null || apt_install chromium
+log "chromium: $(chromium --version 2>/dev/null | head -n1)"
+if [[ -f "$NODE_DIR/node_modules/playwright-core/package.json" ]] &&
+    grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$NODE_DIR/node_modules/playwright-core/package.json"; then
+    log "playwright-core: $PLAYWRIGHT_VERSION already installed in $NODE_DIR"
+else
+    t0="$(now)"
+    log "playwright-core: npm install playwright-core@$PLAYWRIGHT_VERSION into $NODE_DIR (no browser download: it drives Debian's chromium)"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error "playwright-core@$PLAYWRIGHT_VERSION")
+    log "playwright-core: installed in $(elapsed "$t0")"
 fi
 
 log "clients present ($(elapsed "$T_ALL")); NODE_PATH=$NODE_DIR/node_modules"

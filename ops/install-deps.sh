@@ -64,10 +64,8 @@ if ((build_only)); then
     want_chdb=0
 fi
 
-SUDO=()
 if [[ "$(id -u)" -ne 0 ]]; then
     command -v sudo >/dev/null || die "not root and no sudo: run as root"
-    SUDO=(sudo)
 fi
 
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -76,36 +74,6 @@ case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
 T_ALL="$(now)"
 
 # ---------------------------------------------------------------- 1. apt
-apt_missing() {
-    local pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' ||
-            printf '%s\n' "$pkg"
-    done
-}
-
-# apt_install PKG...: installs the missing ones; `apt-get update` at most once per run.
-APT_UPDATED=0
-apt_install() {
-    local -a missing
-    mapfile -t missing < <(apt_missing "$@")
-    if ((${#missing[@]} == 0)); then
-        log "apt: already installed: $*"
-        return 0
-    fi
-    local t0
-    t0="$(now)"
-    if ((APT_UPDATED == 0)); then
-        log "apt: apt-get update"
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        APT_UPDATED=1
-    fi
-    log "apt: installing ${missing[*]}"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
-    log "apt: done in $(elapsed "$t0")"
-}
-
 apt_install "${APT_PACKAGES[@]}"
 
 # ---------------------------------------------------------------- 2. Tansu

@@ -118,3 +118,36 @@ server_status() {
     log "$name not running"
     return 3
 }
+
+# apt_missing PKG...: prints those of the Debian packages that are not installed.
+apt_missing() {
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' ||
+            printf '%s\n' "$pkg"
+    done
+}
+
+# apt_install PKG...: installs the missing ones (as root, or through sudo); `apt-get update` at
+# most once per script run.
+APT_UPDATED=0
+apt_install() {
+    local -a missing sudo=()
+    [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
+    mapfile -t missing < <(apt_missing "$@")
+    if ((${#missing[@]} == 0)); then
+        log "apt: already installed: $*"
+        return 0
+    fi
+    local t0
+    t0="$(now)"
+    if ((APT_UPDATED == 0)); then
+        log "apt: apt-get update"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt: installing ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+    log "apt: done in $(elapsed "$t0")"
+}

@@ -2,14 +2,14 @@
 //! seed's Go sender fed a real `runtime/pprof` CPU profile, and real JFR recordings of the
 //! installed JDK sent the way the seed's Java sender and pyroscope-java send them. Each test
 //! starts its own `flamestream serve`, runs the client, and reads the result back through the
-//! render and label APIs.
+//! render and label APIs. The last test is the web page in a real browser (headless Chromium).
 //!
 //! The SDK tests put a small recording proxy between the SDK and flamestream, so they can check
 //! what the SDK really sent (endpoint, content type) and compare the stored totals with the sums
 //! of the profiles on the wire, read with a protobuf walker independent of flamestream's.
 //!
-//! Clients come from `ops/install-clients.sh` (Go, pyroscope-io, @pyroscope/nodejs) and the
-//! JDK 17 of the machine. A missing client fails its test with what to run; nothing skips.
+//! Clients come from `ops/install-clients.sh` (Go, pyroscope-io, @pyroscope/nodejs, Chromium and
+//! playwright-core) and the JDK 17 of the machine. A missing client fails its test with what to run; nothing skips.
 
 mod common;
 
@@ -1015,4 +1015,101 @@ fn java_jfr_from_the_jdk_via_the_seed_sender_and_pyroscope_java_multipart() {
     }
     assert_eq!(label_values(&s, "pyroscope_spy"), ["javaspy"]);
     assert_eq!(label_values(&s, "service_name"), [sdk, seed]);
+}
+
+// ------------------------------------------------------------------------------- web page
+
+/// The web page in a real browser (Debian's Chromium, headless, driven by playwright-core from
+/// `tests/clients/web_ui.js`): a real Go CPU profile goes in through `/ingest`, and the page
+/// must list the app and its type, draw the flame graph with the profile's frames, show a
+/// tooltip on hover, zoom on click and reset, with no script or resource error.
+#[test]
+fn web_page_in_headless_chromium_draws_hovers_and_zooms() {
+    let (node, modules) = (node(), node_modules());
+    assert!(
+        modules.join("playwright-core/package.json").is_file(),
+        "playwright-core is not installed in {} ({INSTALL})",
+        modules.display()
+    );
+    let chromium = tool(
+        "chromium",
+        &[PathBuf::from("/usr/bin/chromium")],
+        "the web page test needs Debian's chromium: run ops/install-clients.sh",
+    );
+
+    let s = Server::start(&[]);
+    let body = common::fixture("google-pprof/internal/report/testdata/sample.cpu");
+    let r = s.ingest("webapp", &[("format", "pprof")], &[], &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let query = format!("{CPU}{{service_name=\"webapp\"}}");
+    assert_eq!(s.wait_total(&query, 1_760_000_000), 1_760_000_000);
+
+    let shot_dir = tempfile::tempdir().unwrap();
+    let shot = shot_dir.path().join("web_page.png");
+    let ran = run(
+        "the web page in headless Chromium",
+        Command::new(&node)
+            .arg(client_file("web_ui.js"))
+            .args([s.base.as_str(), "webapp", CPU])
+            .arg(&shot)
+            .env("NODE_PATH", &modules)
+            .env("FLAMESTREAM_TEST_CHROMIUM", &chromium),
+    );
+    let seen: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "web_ui.js printed no JSON ({e})\n--- stdout\n{}\n--- stderr\n{}",
+            ran.stdout, ran.stderr
+        )
+    });
+    eprintln!("the page showed: {seen}");
+    let strings = |key: &str| -> Vec<String> {
+        seen[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing in {seen}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+
+    assert_eq!(strings("consoleErrors"), Vec::<String>::new());
+    assert_eq!(
+        seen["summary"],
+        format!("{query} — total 1.76 s, 14 distinct frames")
+    );
+    assert_eq!(strings("apps"), ["webapp"]);
+    assert_eq!(seen["selectedType"], CPU);
+    let drawn = strings("drawnBefore");
+    for frame in [
+        "total",
+        "runtime.main",
+        "main.main",
+        "main.busyLoop",
+        "runtime.mapiternext",
+    ] {
+        assert!(
+            drawn.iter().any(|d| d == frame),
+            "{frame} not drawn: {drawn:?}"
+        );
+    }
+    // The tooltip names the hovered frame with its share.
+    assert_eq!(seen["tooltipVisible"], true);
+    assert_eq!(seen["hovered"], "main.busyLoop");
+    assert_eq!(
+        seen["tooltip"],
+        "main.busyLoop — total 1.76 s (100.00%), self 150.00 ms"
+    );
+    // A click zooms: the frame takes the whole width and its siblings are gone.
+    let zoomed = seen["zoomedInto"].as_str().unwrap();
+    assert_eq!(seen["zoomState"], zoomed);
+    let (w, canvas) = (
+        seen["zoomedWidth"].as_f64().unwrap(),
+        seen["canvasWidth"].as_f64().unwrap(),
+    );
+    assert!((w - canvas).abs() < 1.0, "zoomed frame {w} px of {canvas}");
+    let after = strings("drawnAfterZoom");
+    assert!(after.len() < drawn.len(), "{after:?}");
+    assert!(after.iter().any(|d| d == zoomed));
+    // Reset brings every frame back.
+    assert_eq!(seen["zoomAfterReset"], serde_json::Value::Null);
+    assert_eq!(seen["drawnAfterReset"].as_u64(), Some(drawn.len() as u64));
 }
