@@ -3,29 +3,36 @@
 26.9), so the tests can run the store's *modern* dialect (LowCardinality, CODEC, TTL) against a
 current ClickHouse. Debian only ships clickhouse-server 18.16, which gets the shared subset.
 
-Started by ops/clickhouse-modern.sh; not for production. What ClickHouse itself does here:
-parsing and running every statement, the MergeTree engines, TTL, codecs, reading RowBinary
-inserts (gzip too) and writing RowBinary / TabSeparated answers, and every error text. What this
-file does: the HTTP framing of https://clickhouse.com/docs/interfaces/http for the requests the
-store sends, which are
+Started by ops/clickhouse-modern.sh; not for production. What ClickHouse 26.9 itself does here:
+parsing and running every statement, the MergeTree engines, TTL, codecs, reading the RowBinary
+rows of inserts (gzip too, as `INSERT ... FROM INFILE`) and writing RowBinary / TabSeparated
+answers, and every error text. What it does not prove: clickhouse-server's own HTTP handler
+(its insert path, `wait_end_of_query`, authentication, which this file ignores, settings, and
+queries running at the same time). What this file does: the HTTP framing of
+https://clickhouse.com/docs/interfaces/http for the requests the store sends, which are
 
     POST /?wait_end_of_query=1                      body: one statement
     POST /?wait_end_of_query=1&query=INSERT ... FORMAT RowBinary
                                                     body: the rows (maybe Content-Encoding: gzip)
     GET  /ping                                      "Ok."
 
-plus `GET /?query=...`. An error answers 500 with ClickHouse's own `Code: N. DB::Exception: ...`
-text and the `X-ClickHouse-Exception-Code` header, as the server does. Statements run one at a
-time (one chDB session); the store never needs two at once to make progress.
+plus `GET /?query=...`. An error answers with ClickHouse's own `Code: N. DB::Exception: ...` text
+and the `X-ClickHouse-Exception-Code` header, always as 500 (the server answers some codes with a
+4xx; the store reads the code, not the status). Statements run one at a time (one chDB session);
+the store never needs two at once to make progress.
 
     python3 ops/clickhouse-modern-http.py --port 18124 --path STATE_DIR
 """
 import argparse
+import gzip
 import os
 import re
+import shutil
+import signal
 import sys
 import tempfile
 import threading
+import zlib
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,8 +54,11 @@ class Engine:
     def __init__(self, path):
         self.session = chdb_session.Session(path)
         self.lock = threading.Lock()
-        self.tmp = os.path.join(path, "http-bodies")
-        os.makedirs(self.tmp, exist_ok=True)
+        # Insert bodies wait here for `FROM INFILE`, which expands globs: a name of its own
+        # with none of `*?{}[`, `'` or `\`, removed when the process ends.
+        self.tmp = tempfile.mkdtemp(prefix="clickhouse_modern_")
+        if re.search(r"[*?{}\[\]'\\]", self.tmp):
+            sys.exit(f"clickhouse-modern-http: temp dir {self.tmp} has characters FROM INFILE reads")
 
     def run(self, sql, body, gzipped):
         """Returns (status, bytes, exception code or None)."""
@@ -63,11 +73,15 @@ class Engine:
                 sql = f"{insert.group(1)} FROM INFILE '{infile}'{compression} FORMAT {insert.group(2)}"
             elif body:
                 # The server runs `query` parameter + body as one statement.
-                if gzipped:
-                    import gzip
-
-                    body = gzip.decompress(body)
-                sql = (sql + "\n" if sql else "") + body.decode("utf-8")
+                try:
+                    if gzipped:
+                        body = gzip.decompress(body)
+                    text = body.decode("utf-8")
+                except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+                    # A permanent error, with a code, so the client does not retry it.
+                    msg = f"Code: 27. DB::Exception: Cannot read the query: {e}. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)\n"
+                    return 400, msg.encode(), "27"
+                sql = (sql + "\n" if sql else "") + text
             if not sql.strip():
                 return 400, b"Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)\n", "62"
             with self.lock:
@@ -126,10 +140,15 @@ def main():
     a = p.parse_args()
     os.makedirs(a.path, exist_ok=True)
     engine = Engine(a.path)
+    # SIGTERM (ops/clickhouse-modern.sh stop) ends the process through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = ThreadingHTTPServer((a.host, a.port), handler(engine))
     version = engine.run("SELECT version()", b"", False)[1].decode().strip()
     print(f"clickhouse-modern-http: ClickHouse {version} (chDB) on http://{a.host}:{a.port}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        shutil.rmtree(engine.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

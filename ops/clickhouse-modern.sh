@@ -11,6 +11,7 @@
 #
 # Env:
 #   FLAMESTREAM_CLICKHOUSE_MODERN_HTTP_PORT   HTTP port (default 18124)
+#   FLAMESTREAM_CLICKHOUSE_START_TIMEOUT_SECS readiness timeout (default 60)
 #   FLAMESTREAM_OPS_STATE                     state root (default <repo>/.ops-state)
 set -euo pipefail
 OPS_LOG_NAME=clickhouse-modern
@@ -18,7 +19,7 @@ OPS_LOG_NAME=clickhouse-modern
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HTTP_PORT="${FLAMESTREAM_CLICKHOUSE_MODERN_HTTP_PORT:-18124}"
-START_TIMEOUT=60
+START_TIMEOUT="${FLAMESTREAM_CLICKHOUSE_START_TIMEOUT_SECS:-60}"
 STATE="$OPS_STATE_ROOT/clickhouse-modern"
 PIDFILE="$STATE/server.pid"
 LOG="$STATE/server.log"
@@ -65,7 +66,7 @@ version() {
 }
 
 cmd_status() {
-    server_status clickhouse-modern-http "$PIDFILE" "$URL" ping_ok version
+    server_status "$PIDFILE" "$URL" ping_ok version
 }
 
 cmd_reset() {

@@ -159,7 +159,7 @@ version() {
 }
 
 cmd_status() {
-    server_status clickhouse-server "$PIDFILE" "$URL" ping_ok version
+    server_status "$PIDFILE" "$URL" ping_ok version
 }
 
 cmd_reset() {

@@ -103,19 +103,19 @@ wait_ready() {
     done
 }
 
-# server_status NAME PIDFILE WHERE READY_CMD DETAIL_CMD: the `status` command of a server script.
-# Exit 0 and "running (pid, WHERE, DETAIL)" when it answers, 1 when its pid lives but READY_CMD
-# fails, 3 when it is not running.
+# server_status PIDFILE WHERE READY_CMD DETAIL_CMD: the `status` command of a server script.
+# Exit 0 and "running (pid) at WHERE, DETAIL" when it answers, 1 when its pid lives but
+# READY_CMD fails, 3 when it is not running.
 server_status() {
-    local name="$1" pidfile="$2" where="$3" ready="$4" detail="$5"
+    local pidfile="$1" where="$2" ready="$3" detail="$4"
     if pid_alive "$pidfile" && "$ready"; then
-        log "$name running (pid $(cat "$pidfile")) at $where, $("$detail")"
+        log "running (pid $(cat "$pidfile")) at $where, $("$detail")"
         return 0
     elif pid_alive "$pidfile"; then
-        log "$name: pid $(cat "$pidfile") alive but $where does not answer"
+        log "pid $(cat "$pidfile") alive but $where does not answer"
         return 1
     fi
-    log "$name not running"
+    log "not running"
     return 3
 }
 

@@ -90,7 +90,7 @@ cmd_stop() {
 storage() { echo "storage $DB_FILE"; }
 
 cmd_status() {
-    server_status tansu "$PIDFILE" "$BROKER_URL" broker_answers storage
+    server_status "$PIDFILE" "$BROKER_URL" broker_answers storage
 }
 
 cmd_list_topics() {

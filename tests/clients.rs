@@ -1044,8 +1044,9 @@ fn web_page_in_headless_chromium_draws_hovers_and_zooms() {
     let query = format!("{CPU}{{service_name=\"webapp\"}}");
     assert_eq!(s.wait_total(&query, 1_760_000_000), 1_760_000_000);
 
-    let shot_dir = tempfile::tempdir().unwrap();
-    let shot = shot_dir.path().join("web_page.png");
+    // Kept after the test (in target/), so a failure can be looked at.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_page.png");
+    eprintln!("screenshot of the page: {}", shot.display());
     let ran = run(
         "the web page in headless Chromium",
         Command::new(&node)

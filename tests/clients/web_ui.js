@@ -7,7 +7,7 @@
 // 2. reads the app and type pickers and the frames the flame graph drew;
 // 3. hovers the widest frame below the root and reads the tooltip;
 // 4. clicks a frame to zoom in, reads which frames are drawn, then clicks "Reset zoom";
-// 5. saves a screenshot (for a human to look at when the test fails).
+// 5. saves a screenshot (for a human to look at when the test fails), also after an error.
 const { chromium } = require('playwright-core');
 
 const [base, app, type, shot] = process.argv.slice(2);
@@ -24,8 +24,8 @@ if (!shot) {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const out = { consoleErrors: [] };
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('console', (m) => { if (m.type() === 'error') out.consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => out.consoleErrors.push(String(e)));
     const hash = new URLSearchParams({ app, type }).toString();
@@ -48,6 +48,8 @@ if (!shot) {
     // Hover the widest frame below the root.
     const widest = before.filter((n) => n.depth > 0).sort((a, b) => b.w - a.w || b.depth - a.depth)[0];
     await page.mouse.move(box.x + widest.x + widest.w / 2, box.y + widest.y + 9);
+    await page.waitForFunction(() => getComputedStyle(document.getElementById('tip')).display === 'block',
+      null, { timeout: 10000 });
     out.hovered = widest.name;
     out.tooltip = await page.textContent('#tip');
     out.tooltipVisible = await page.isVisible('#tip');
@@ -67,8 +69,8 @@ if (!shot) {
     await page.click('#reset');
     out.zoomAfterReset = await page.evaluate(() => (zoom ? zoom.name : null));
     out.drawnAfterReset = (await drawn()).length;
-    await page.screenshot({ path: shot });
   } finally {
+    await page.screenshot({ path: shot }).catch((e) => console.error(`no screenshot: ${e}`));
     await browser.close();
   }
   console.log(JSON.stringify(out));
