@@ -141,6 +141,14 @@ mod tests {
         assert_eq!(n.service_name(), "app");
     }
 
+    /// Pyroscope's own parser (`segment.ParseKey`) fills a map, so the last `env=` wins there
+    /// too: the same upload means the same series on both.
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_as_pyroscope_does() {
+        let n = parse("app{env=dev,region=eu,env=prod}").unwrap();
+        assert_eq!(n.labels.to_string(), r#"{env="prod",region="eu"}"#);
+    }
+
     #[test]
     fn unknown_suffix_stays_part_of_the_service_name() {
         assert_eq!(
