@@ -36,11 +36,14 @@ echo "$PLAN" | while read -r target crate secs maxlen; do
   secs=${SECS:-$secs}
   dir=$ROOT/crates/flamestream-$crate/fuzz
   mkdir -p "$dir/corpus/$target"
-  echo "== $target ($crate) ${secs}s, start $(date +%T)"
+  # A dictionary of the words the decoder compares input against, when the target has one.
+  dict=()
+  [ -f "$dir/dicts/$target.dict" ] && dict=("-dict=dicts/$target.dict")
+  echo "== $target ($crate) ${secs}s, start $(date +%T)${dict:+ with ${dict[0]#-dict=}}"
   start=$(date +%s)
   (cd "$dir" && cargo fuzz run -s none -a "$target" "corpus/$target" "seeds/$target" -- \
       -max_total_time="$secs" -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1) >"$LOG_DIR/$target.log" 2>&1
+      -print_final_stats=1 "${dict[@]}") >"$LOG_DIR/$target.log" 2>&1
   rc=$?
   end=$(date +%s)
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$LOG_DIR/$target.log" | grep -o '[0-9]*$')
