@@ -23,7 +23,7 @@ fail() {
 }
 
 python3 -c 'import yaml' 2>/dev/null ||
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pyyaml
+    pip_install pyyaml
 
 log "yaml/json structure, runbook links"
 python3 - <<'EOF' || fail "yaml/json checks (see above)"

@@ -162,28 +162,8 @@ cmd_status() {
     server_status "$PIDFILE" "$URL" ping_ok version
 }
 
-cmd_reset() {
-    cmd_stop
-    log "deleting $STATE"
-    rm -rf "$STATE"
-}
-
 print_env() {
     printf 'FLAMESTREAM_TEST_CLICKHOUSE_URL=%s\n' "$URL"
 }
 
-case "${1:-}" in
-start) cmd_start ;;
-stop) cmd_stop ;;
-restart)
-    cmd_stop
-    cmd_start
-    ;;
-status) cmd_status ;;
-reset) cmd_reset ;;
-url | env) print_env ;;
-*)
-    echo "usage: $0 start|stop|status|restart|reset|env" >&2
-    exit 2
-    ;;
-esac
+server_command "start|stop|status|restart|reset|env" "${1:-}"

@@ -42,8 +42,7 @@ if python3 -c 'import pyroscope' 2>/dev/null; then
 else
     t0="$(now)"
     log "pyroscope-io: pip install pyroscope-io==$PY_VERSION"
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-        "pyroscope-io==$PY_VERSION"
+    pip_install "pyroscope-io==$PY_VERSION"
     python3 -c 'import pyroscope' || die "pyroscope-io installed but \`import pyroscope\` fails"
     log "pyroscope-io: installed in $(elapsed "$t0")"
 fi

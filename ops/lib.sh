@@ -151,3 +151,34 @@ apt_install() {
         -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
     log "apt: done in $(elapsed "$t0")"
 }
+
+# pip_install SPEC...: installs Python packages for python3, quietly (also as root).
+pip_install() {
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"
+}
+
+# server_command USAGE COMMAND: the command line of a server script, which defines cmd_start,
+# cmd_stop, cmd_status, print_env and $STATE (its state directory). start|stop|restart|status|
+# reset (stop, then delete $STATE)|env|url; anything else prints "usage: SCRIPT USAGE" and exits 2.
+server_command() {
+    local usage="$1"
+    case "${2:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    restart)
+        cmd_stop
+        cmd_start
+        ;;
+    status) cmd_status ;;
+    reset)
+        cmd_stop
+        log "deleting $STATE"
+        rm -rf "$STATE"
+        ;;
+    url | env) print_env ;;
+    *)
+        echo "usage: $0 $usage" >&2
+        exit 2
+        ;;
+    esac
+}

@@ -123,33 +123,15 @@ cmd_create_topic() {
     die "could not create topic \`$name\` on $BROKER_URL (exit $rc)"
 }
 
-cmd_reset() {
-    cmd_stop
-    log "deleting $STATE"
-    rm -rf "$STATE"
-}
-
 print_env() {
     printf 'FLAMESTREAM_TEST_KAFKA_BROKERS=127.0.0.1:%s\n' "$PORT"
 }
 
 case "${1:-}" in
-start) cmd_start ;;
-stop) cmd_stop ;;
-restart)
-    cmd_stop
-    cmd_start
-    ;;
-status) cmd_status ;;
-reset) cmd_reset ;;
 create-topic)
     shift
     cmd_create_topic "$@"
     ;;
 list-topics) cmd_list_topics ;;
-env) print_env ;;
-*)
-    echo "usage: $0 start|stop|status|restart|reset|env|list-topics|create-topic NAME PARTITIONS" >&2
-    exit 2
-    ;;
+*) server_command "start|stop|status|restart|reset|env|list-topics|create-topic NAME PARTITIONS" "${1:-}" ;;
 esac
