@@ -131,29 +131,39 @@ def where(frames):
     return "other", f"{loc} {func}"
 
 
+def symbolized(exe, table, edges):
+    """{kind: [place]} for the given edge indices."""
+    out = subprocess.run(["llvm-symbolizer", f"--obj={exe}", "--inlining=true", "--functions=short"],
+                         input="\n".join(hex(table[i]) for i in edges), capture_output=True, text=True,
+                         check=True).stdout
+    kinds = {}
+    for block in out.strip().split("\n\n"):
+        lines = block.splitlines()
+        kind, place = where(list(zip(lines[0::2], lines[1::2])))
+        kinds.setdefault(kind, []).append(place)
+    return kinds
+
+
 def diff(a_path, b_path):
     a, b = (json.load(open(p)) for p in (a_path, b_path))
     if a["sha256"] != b["sha256"]:
         fail("the two snapshots come from different builds of the target; edge indices differ")
     new = sorted(set(b["edges"]) - set(a["edges"]))
-    lost = len(set(a["edges"]) - set(b["edges"]))
-    print(f"{b['target']}: {len(a['edges'])} -> {len(b['edges'])} edges; {len(new)} new, {lost} no longer covered")
-    if not new:
-        return
-    table = pc_table(b["binary"])
-    out = subprocess.run(["llvm-symbolizer", f"--obj={b['binary']}", "--inlining=true", "--functions=short"],
-                         input="\n".join(hex(table[i]) for i in new), capture_output=True, text=True, check=True).stdout
-    kinds = {}
-    for block in out.strip().split("\n\n"):
-        lines = block.splitlines()
-        frames = list(zip(lines[0::2], lines[1::2]))
-        kind, place = where(frames)
-        kinds.setdefault(kind, []).append(place)
-    for kind in ("flamestream", "std", "dependency", "other"):
-        places = kinds.get(kind, [])
-        print(f"  {kind}: {len(places)}")
-        for place in places:
-            print(f"    {place}")
+    lost = sorted(set(a["edges"]) - set(b["edges"]))
+    print(f"{b['target']}: {len(a['edges'])} -> {len(b['edges'])} edges; {len(new)} new, {len(lost)} no longer covered")
+    table = pc_table(b["binary"]) if new or lost else {}
+    # An edge no longer covered: the fuzzer replaced an input by a smaller one with the same
+    # features, or the path depends on something other than the input (a HashMap's random seed).
+    for title, edges in (("new", new), ("no longer covered", lost)):
+        if not edges:
+            continue
+        kinds = symbolized(b["binary"], table, edges)
+        for kind in ("flamestream", "std", "dependency", "other"):
+            places = kinds.get(kind, [])
+            if places:
+                print(f"  {title}, {kind}: {len(places)}")
+                for place in places:
+                    print(f"    {place}")
 
 
 def main():
