@@ -71,8 +71,14 @@ def snapshot(target, out):
         os.mkdir(snap)
         n = 0
         for name in os.listdir(corpus):
+            src, dst = os.path.join(corpus, name), os.path.join(snap, name)
             try:
-                os.link(os.path.join(corpus, name), os.path.join(snap, name))
+                try:
+                    os.link(src, dst)
+                except OSError as e:
+                    if isinstance(e, FileNotFoundError):
+                        raise
+                    shutil.copy2(src, dst)  # target dir on another file system than the corpus
                 n += 1
             except FileNotFoundError:
                 pass  # reduced away by a running fuzzer meanwhile
