@@ -22,6 +22,11 @@ not disturb a fuzzer running on the same corpus; it takes about a minute for `mu
 second set that the first lacks with `llvm-symbolizer` and attributes it to the innermost
 frame of the inline chain that is in flamestream's code, or else to the library it is in.
 
+`snapshot TARGET OUT DIR...` takes the inputs of the given directories instead of the corpus,
+e.g. the corpus and a directory of new seeds, to see what the seeds would add before a run:
+
+    ./new-edges.py snapshot pprof /tmp/with-seeds.edges corpus/pprof seeds/pprof
+
 Binaries are looked for in $CARGO_TARGET_DIR (default target/fuzz, as run-all.sh builds them).
 """
 import hashlib
@@ -59,19 +64,21 @@ def sha256(path):
     return h.hexdigest()
 
 
-def snapshot(target, out):
+def snapshot(target, out, dirs=None):
     exe = binary(target)
     crate = CRATE_OF.get(target, "flamestream-formats")
     corpus = os.path.join(ROOT, "crates", crate, "fuzz", "corpus", target)
-    if not os.path.isdir(corpus):
-        fail(f"no corpus {corpus}: run the target first")
+    dirs = dirs or [corpus]
+    for d in dirs:
+        if not os.path.isdir(d):
+            fail(f"no directory {d}" + (": run the target first" if d == corpus else ""))
     scratch = tempfile.mkdtemp(prefix=f"edges-{target}-", dir=os.path.dirname(exe))
     try:
         snap = os.path.join(scratch, "corpus")
         os.mkdir(snap)
         n = 0
-        for name in os.listdir(corpus):
-            src, dst = os.path.join(corpus, name), os.path.join(snap, name)
+        for src in (os.path.join(d, name) for d in dirs for name in os.listdir(d)):
+            dst = os.path.join(snap, f"{n}-{os.path.basename(src)}")
             try:
                 try:
                     os.link(src, dst)
@@ -173,12 +180,12 @@ def diff(a_path, b_path):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "snapshot":
-        snapshot(sys.argv[2], sys.argv[3])
+    if len(sys.argv) >= 4 and sys.argv[1] == "snapshot":
+        snapshot(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         diff(sys.argv[2], sys.argv[3])
     else:
-        fail("usage: new-edges.py snapshot TARGET OUT | new-edges.py diff A B  (see the top of this file)")
+        fail("usage: new-edges.py snapshot TARGET OUT [DIR...] | new-edges.py diff A B  (see the top of this file)")
 
 
 if __name__ == "__main__":
