@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Writes small JFR recordings holding every event flamestream reads, as seeds for the `jfr`
+and `jfr_labels` targets.
+
+The recordings in `seeds/jfr` are real but hold only CPU, wall-clock and native-memory events:
+the real recordings with allocation, lock and park events are 150 KB to 1.4 MB, far over the
+target's `max_len` (64 KiB). A fuzzer that has to turn a `jdk.ExecutionSample` class into a
+`jdk.ObjectAllocationInNewTLAB` one, fields and all, seldom gets there: after all the runs of
+rounds 1–9, no input of the `jfr` corpus produced an allocation-in-new-TLAB or an
+allocation-sample profile (`cargo run -p flamestream-jfr --example jfr_info -- --summary
+crates/flamestream-jfr/fuzz/corpus/jfr` counts the profile types a corpus produces).
+
+These seeds are written the way a JDK or async-profiler writes a chunk (compressed integers,
+four-byte padded event sizes, constant pools before the metadata), in a few hundred bytes:
+
+- `seeds/jfr/all-events`: metadata for `jdk.ExecutionSample`, `profiler.WallClockSample`,
+  `jdk.ObjectAllocationInNewTLAB`, `jdk.ObjectAllocationOutsideTLAB`,
+  `jdk.ObjectAllocationSample`, `jdk.JavaMonitorEnter`, `jdk.ThreadPark`,
+  `profiler.LiveObject`, `profiler.Malloc` and `jdk.ActiveSetting`, with the fields
+  real writers put around the ones we read (threads, classes, timeouts, booleans, floats),
+  two events of each, with context, span and trace ids, strings in every JFR encoding;
+- `seeds/jfr/all-events-wall`: the same after an `ActiveSetting` `event=wall` (async-profiler
+  in wall mode: execution samples also count as wall time);
+- `seeds/jfr/two-chunks`: both chunks one after the other;
+- `seeds/jfr_labels/all-events`: the first recording after a LabelsSnapshot for its context
+  ids, in `fuzz_targets/jfr_labels.rs`'s layout (first byte: the snapshot's length).
+
+    crates/flamestream-jfr/fuzz/event-seeds.py      # rewrites these seeds
+
+Only the standard library. Check a seed with `jfr_info` (above) or the JDK's `jfr summary`.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def varint(v):
+    """JFR's compressed integer: seven bits a byte for eight bytes, then a ninth of eight bits."""
+    out = bytearray()
+    v &= (1 << 64) - 1
+    for _ in range(8):
+        if v < 0x80:
+            out.append(v)
+            return bytes(out)
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def ints(*vs):
+    return b"".join(varint(v) for v in vs)
+
+
+def utf8(s):
+    b = s.encode()
+    return b"\x03" + varint(len(b)) + b
+
+
+def latin1(s):
+    b = s.encode("latin-1")
+    return b"\x05" + varint(len(b)) + b
+
+
+def chars(s):
+    """Encoding 4: UTF-16 code units, each a compressed int."""
+    units = s.encode("utf-16-be")
+    units = [int.from_bytes(units[i:i + 2], "big") for i in range(0, len(units), 2)]
+    return b"\x04" + varint(len(units)) + b"".join(varint(u) for u in units)
+
+
+def event(body):
+    """An event: its size as a four-byte padded varint (as JDK writers do), then the body."""
+    size = len(body) + 4
+    pad = bytes([(size >> (7 * i)) & 0x7F | 0x80 for i in range(3)]) + bytes([(size >> 21) & 0x7F])
+    return pad + body
+
+
+class Metadata:
+    def __init__(self):
+        self.strings = []
+        self.classes = []
+
+    def s(self, text):
+        if text not in self.strings:
+            self.strings.append(text)
+        return self.strings.index(text)
+
+    def cls(self, cid, name, fields=(), super_type=None):
+        """fields: (name, type id, constant pool, array)."""
+        self.classes.append((cid, name, super_type, list(fields)))
+
+    def element(self, name, attrs, children):
+        out = ints(self.s(name), len(attrs))
+        for k, v in attrs:
+            out += ints(self.s(k), self.s(v))
+        out += varint(len(children))
+        for c in children:
+            out += c
+        return out
+
+    def body(self):
+        classes = []
+        for cid, name, sup, fields in self.classes:
+            kids = []
+            for fname, ftype, cp, array in fields:
+                attrs = [("name", fname), ("class", str(ftype))]
+                if cp:
+                    attrs.append(("constantPool", "true"))
+                if array:
+                    attrs.append(("dimension", "1"))
+                kids.append(self.element("field", attrs, []))
+            attrs = [("id", str(cid)), ("name", name)]
+            if sup:
+                attrs.append(("superType", sup))
+            classes.append(self.element("class", attrs, kids))
+        region = self.element("region", [("gmtOffset", "0"), ("locale", "en_US")], [])
+        tree = self.element("root", [], [self.element("metadata", [], classes), region])
+        head = ints(0, 0, 0, 1, len(self.strings))  # type 0, start, duration, metadata id
+        return head + b"".join(utf8(t) for t in self.strings) + tree
+
+
+# Type ids, as a JDK numbers them (primitives first, then types, then events).
+BOOLEAN, BYTE, SHORT, CHAR, INT, LONG, FLOAT, DOUBLE, STRING = 4, 5, 6, 7, 8, 9, 10, 11, 12
+THREAD, CLASS, SYMBOL, METHOD, FRAME, STACK, STATE, PACKAGE, FRAMETYPE = 20, 21, 22, 23, 24, 25, 26, 27, 28
+EXECUTION, WALL, NEW_TLAB, OUTSIDE_TLAB, ALLOC_SAMPLE = 101, 102, 103, 104, 105
+MONITOR, PARK, LIVE, MALLOC, SETTING = 106, 107, 108, 109, 1700  # 1700: past the dense id table
+
+EVENT = "jdk.jfr.Event"
+HEAD = [("startTime", LONG, False, False)]
+THREADED = HEAD + [("eventThread", THREAD, True, False)]
+CORR = [("contextId", LONG, False, False), ("spanId", LONG, False, False),
+        ("spanName", LONG, False, False), ("traceIdHi", LONG, False, False),
+        ("traceIdLo", LONG, False, False)]
+TRACE = [("stackTrace", STACK, True, False)]
+
+
+def metadata():
+    m = Metadata()
+    for cid, name in [(BOOLEAN, "boolean"), (BYTE, "byte"), (SHORT, "short"), (CHAR, "char"),
+                      (INT, "int"), (LONG, "long"), (FLOAT, "float"), (DOUBLE, "double"),
+                      (STRING, "java.lang.String")]:
+        m.cls(cid, name)
+    m.cls(THREAD, "java.lang.Thread", [("osName", STRING, False, False), ("osThreadId", LONG, False, False),
+                                       ("javaName", STRING, False, False), ("javaThreadId", LONG, False, False)])
+    m.cls(SYMBOL, "jdk.types.Symbol", [("string", STRING, False, False)])
+    m.cls(PACKAGE, "jdk.types.Package", [("name", SYMBOL, True, False)])
+    m.cls(CLASS, "java.lang.Class", [("classLoader", LONG, False, False), ("name", SYMBOL, True, False),
+                                     ("package", PACKAGE, True, False), ("modifiers", INT, False, False),
+                                     ("hidden", BOOLEAN, False, False)])
+    m.cls(METHOD, "jdk.types.Method", [("type", CLASS, True, False), ("name", SYMBOL, True, False),
+                                       ("descriptor", SYMBOL, True, False), ("modifiers", INT, False, False),
+                                       ("hidden", BOOLEAN, False, False)])
+    m.cls(FRAMETYPE, "jdk.types.FrameType", [("description", STRING, False, False)])
+    m.cls(FRAME, "jdk.types.StackFrame", [("method", METHOD, True, False), ("lineNumber", INT, False, False),
+                                          ("bytecodeIndex", INT, False, False), ("type", FRAMETYPE, True, False)])
+    m.cls(STACK, "jdk.types.StackTrace", [("truncated", BOOLEAN, False, False), ("frames", FRAME, False, True)])
+    m.cls(STATE, "jdk.types.ThreadState", [("name", STRING, False, False)])
+    m.cls(EXECUTION, "jdk.ExecutionSample", HEAD + [("sampledThread", THREAD, True, False)] + TRACE
+          + [("state", STATE, True, False)] + CORR, EVENT)
+    m.cls(WALL, "profiler.WallClockSample", HEAD + [("sampledThread", THREAD, True, False)] + TRACE
+          + [("state", STATE, True, False), ("samples", INT, False, False)] + CORR, EVENT)
+    m.cls(NEW_TLAB, "jdk.ObjectAllocationInNewTLAB", THREADED + TRACE
+          + [("objectClass", CLASS, True, False), ("allocationSize", LONG, False, False),
+             ("tlabSize", LONG, False, False)] + CORR, EVENT)
+    m.cls(OUTSIDE_TLAB, "jdk.ObjectAllocationOutsideTLAB", THREADED + TRACE
+          + [("objectClass", CLASS, True, False), ("allocationSize", LONG, False, False)] + CORR, EVENT)
+    m.cls(ALLOC_SAMPLE, "jdk.ObjectAllocationSample", THREADED + TRACE
+          + [("objectClass", CLASS, True, False), ("weight", LONG, False, False)] + CORR, EVENT)
+    m.cls(MONITOR, "jdk.JavaMonitorEnter", HEAD + [("duration", LONG, False, False)] + THREADED[1:] + TRACE
+          + [("monitorClass", CLASS, True, False), ("previousOwner", THREAD, True, False),
+             ("address", LONG, False, False)] + CORR, EVENT)
+    m.cls(PARK, "jdk.ThreadPark", HEAD + [("duration", LONG, False, False)] + THREADED[1:] + TRACE
+          + [("parkedClass", CLASS, True, False), ("timeout", LONG, False, False),
+             ("until", LONG, False, False), ("address", LONG, False, False)] + CORR, EVENT)
+    m.cls(LIVE, "profiler.LiveObject", THREADED + TRACE
+          + [("objectClass", CLASS, True, False), ("allocationSize", LONG, False, False),
+             ("allocationTime", LONG, False, False), ("ratio", FLOAT, False, False),
+             ("weight", DOUBLE, False, False), ("tag", BYTE, False, False), ("kind", SHORT, False, False),
+             ("sign", CHAR, False, False)] + CORR, EVENT)
+    m.cls(MALLOC, "profiler.Malloc", THREADED + TRACE
+          + [("address", LONG, False, False), ("size", LONG, False, False)] + CORR, EVENT)
+    m.cls(SETTING, "jdk.ActiveSetting", THREADED + [("id", LONG, False, False), ("name", STRING, False, False),
+                                                    ("value", STRING, False, False)], EVENT)
+    return m.body()
+
+
+def pools():
+    """One checkpoint event with every pool the events refer to."""
+    def pool(type_id, entries):
+        return ints(type_id, len(entries)) + b"".join(ints(i) + body for i, body in entries)
+
+    symbols = [(1, utf8("demo/Main")), (2, latin1("run")), (3, chars("demo/Läuft")), (4, utf8("work")),
+               (5, utf8("()V")), (6, utf8("demo")), (7, utf8("java/lang/Object")), (8, b"\x01"),
+               (9, utf8("park"))]
+    body = ints(1, 0, 0, 0) + b"\x00"  # type 1, start, duration, delta to the next: none; not a flush
+    body += varint(9)  # pools
+    body += pool(SYMBOL, symbols)
+    body += pool(PACKAGE, [(1, varint(6))])
+    body += pool(CLASS, [(i, ints(0, name, 1, 1) + b"\x00") for i, name in [(1, 1), (2, 3), (3, 7)]])
+    body += pool(METHOD, [(1, ints(1, 2, 5, 9) + b"\x00"), (2, ints(2, 4, 5, 1) + b"\x00"),
+                          (3, ints(2, 8, 5, 1) + b"\x01"), (4, ints(3, 9, 5, 1) + b"\x00")])
+    body += pool(FRAMETYPE, [(1, utf8("Interpreted")), (2, utf8("JIT compiled")), (3, utf8("Inlined"))])
+
+    def stack(frames, truncated=0):
+        return bytes([truncated]) + varint(len(frames)) + b"".join(
+            ints(m, line, 0, t) for m, line, t in frames)
+
+    # Leaf first. Stack 3: a frame with an unknown method; stack 4: empty; 1 << 40: a 64-bit id.
+    body += pool(STACK, [(1, stack([(2, 7, 2), (1, 3, 1)])), (2, stack([(4, 11, 3), (2, 8, 2), (1, 3, 1)], 1)),
+                         (3, stack([(99, 1, 1), (1, 3, 1)])), (4, stack([])), (1 << 40, stack([(3, 0, 1), (1, 4, 1)]))])
+    body += pool(STATE, [(1, utf8("STATE_RUNNABLE")), (2, utf8("STATE_SLEEPING")), (3, utf8("STATE_PARKED"))])
+    body += pool(THREAD, [(1, utf8("main") + ints(11) + utf8("main") + ints(1)),
+                          (2, b"\x00" + ints(12) + chars("worker-1") + ints(2))])
+    body += pool(STRING, [(1, utf8("cpu"))])
+    return event(body)
+
+
+def corr(ctx, span=0, name=0, hi=0, lo=0):
+    return ints(ctx, span, name, hi, lo)
+
+
+def events(wall_mode):
+    out = b""
+    if wall_mode:
+        out += event(ints(SETTING, 0, 1, 1) + utf8("event") + utf8("wall"))
+    else:
+        # The value as a constant-pool string (encoding 2), as JDK writers write repeated ones.
+        out += event(ints(SETTING, 0, 1, 1) + utf8("event") + b"\x02" + varint(1))
+    for ctx, stack in ((1, 1), (2, 2)):
+        c = corr(ctx, 0x1234 * ctx, 1, 0xABC, ctx)
+        out += event(ints(EXECUTION, 10, 1, stack, 1) + c)
+        out += event(ints(EXECUTION, 11, 2, stack, 2) + c)  # sleeping: not CPU time
+        out += event(ints(WALL, 12, 1, stack, 1, 5) + c)
+        out += event(ints(WALL, 13, 2, 1 << 40, 3, 2) + c)
+        out += event(ints(NEW_TLAB, 14, 1, stack, 1, 48, 16384) + c)
+        out += event(ints(OUTSIDE_TLAB, 15, 1, 3, 2, 1 << 20) + c)
+        out += event(ints(ALLOC_SAMPLE, 16, 2, stack, 3, 512) + c)
+        out += event(ints(MONITOR, 17, 2_000_000, 1, stack, 3, 2, 0xDEAD) + c)
+        out += event(ints(PARK, 18, 3_000_000, 2, 2, 3, (1 << 64) - 1, 0, 0xBEEF) + c)
+        out += event(ints(LIVE, 19, 1, 4, 1, 24, 100) + struct.pack(">f", 0.5) + struct.pack(">d", 2.0)
+                     + b"\x07" + ints(3, 65) + c)
+        out += event(ints(MALLOC, 20, 2, stack, 0x7F00, 4096) + c)
+    out += event(ints(999, 1, 2, 3))  # an event type the metadata does not describe: skipped
+    return out
+
+
+def chunk(evts, pool, meta):
+    body = evts
+    cp_offset = 68 + len(body)
+    body += pool
+    meta_offset = 68 + len(body)
+    body += event(meta)
+    size = 68 + len(body)
+    header = (b"FLR\x00" + struct.pack(">HH", 2, 1)
+              + struct.pack(">qqqqqqq", size, cp_offset, meta_offset, 1_700_000_000_000_000_000,
+                            1_000_000_000, 1000, 1_000_000_000)
+              + struct.pack(">I", 1))  # compressed integers
+    return header + body
+
+
+def labels_snapshot():
+    """LabelsSnapshot: contexts {1: {1: 2}, 2: {3: 4}}, strings {1: k, 2: v, 3: pod, 4: api-0}."""
+    def ld(num, b):
+        return varint(num << 3 | 2) + varint(len(b)) + b
+
+    def entry(k, v):
+        return varint(1 << 3) + varint(k) + varint(2 << 3) + varint(v)
+
+    ctx = lambda cid, pairs: ld(1, varint(1 << 3) + varint(cid) + ld(2, b"".join(ld(1, entry(k, v)) for k, v in pairs)))
+    strs = lambda sid, text: ld(2, varint(1 << 3) + varint(sid) + ld(2, text.encode()))
+    return (ctx(1, [(1, 2)]) + ctx(2, [(3, 4), (1, 4)]) + strs(1, "k") + strs(2, "v") + strs(3, "pod")
+            + strs(4, "api-0"))
+
+
+def main():
+    meta = metadata()
+    cpu = chunk(events(False), pools(), meta)
+    wall = chunk(events(True), pools(), meta)
+    seeds = {os.path.join("jfr", "all-events"): cpu, os.path.join("jfr", "all-events-wall"): wall,
+             os.path.join("jfr", "two-chunks"): cpu + wall}
+    snap = labels_snapshot()  # fuzz_targets/jfr_labels.rs: first byte, snapshot, recording
+    seeds[os.path.join("jfr_labels", "all-events")] = bytes([len(snap)]) + snap + cpu
+    for rel, data in seeds.items():
+        with open(os.path.join(HERE, "seeds", rel), "wb") as f:
+            f.write(data)
+        print(f"{rel}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    main()
