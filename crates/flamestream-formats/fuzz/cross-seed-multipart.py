@@ -56,9 +56,16 @@ def main() -> int:
             print(f"cross-seed: no corpus at {directory} (run its fuzz target first); skipped",
                   file=sys.stderr)
             continue
-        for entry in os.listdir(directory):
-            with open(os.path.join(directory, entry), "rb") as f:
-                body = f.read()
+        # The target's seeds too: libFuzzer does not copy them into the corpus directory.
+        seeds = os.path.join(os.path.dirname(os.path.dirname(directory)), "seeds", target)
+        paths = [os.path.join(d, e) for d in (directory, seeds) if os.path.isdir(d)
+                 for e in sorted(os.listdir(d))]
+        for entry in paths:
+            try:
+                with open(entry, "rb") as f:
+                    body = f.read()
+            except FileNotFoundError:
+                continue  # reduced away by a running fuzzer meanwhile
             wrapped = bytes([SELECTOR[target]]) + part(name, body) + b"--B--\r\n"
             if len(wrapped) > MAX_LEN:
                 skipped += 1
