@@ -24,10 +24,16 @@ seeds hand it every row at once, so the run spends its time on what no seed show
 Only the standard library; the protobuf is written by hand (field numbers of
 `perftools.profiles.Profile`).
 """
+import importlib.util
 import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The multipart framing `fuzz_targets/multipart.rs` reads, as cross-seed-multipart.py writes it.
+_spec = importlib.util.spec_from_file_location("cross_seed", os.path.join(HERE, "cross-seed-multipart.py"))
+cross_seed = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cross_seed)
 
 # Every name `kind_for` tests a sample type against (and some it matches by prefix).
 SAMPLE_TYPES = ["wall", "cpu", "CPU_nanos", "itimer", "alloc_objects", "alloc_space", "inuse_space",
@@ -126,12 +132,8 @@ def split_seed(period_type, sample_types):
 
 
 def multipart(parts):
-    body = bytearray(b"\x00")  # fuzz_targets/multipart.rs: Format::ALL[0] = pprof
-    for name, data in parts:
-        body += (b"--B\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                 b"Content-Type: application/octet-stream\r\n\r\n" % (name.encode(), name.encode()))
-        body += data + b"\r\n"
-    return bytes(body + b"--B--\r\n")
+    body = bytes([cross_seed.SELECTOR["pprof"]])
+    return body + b"".join(cross_seed.part(name, data) for name, data in parts) + b"--B--\r\n"
 
 
 CONFIG = json.dumps({
