@@ -2,6 +2,8 @@
 # Runs every fuzz target of flamestream-formats and flamestream-jfr one after the other, one job
 # each, for the given number of seconds (default: the per-target times in the README).
 # Logs go to $LOG_DIR (default target/fuzz/logs); crashers to each crate's fuzz/artifacts/.
+# Each run starts from corpus/<target> plus the committed minimized-corpus/<target>.tar.xz
+# (keep-corpus.sh writes it) and seeds/<target>.
 #
 #   crates/flamestream-formats/fuzz/run-all.sh            # README durations
 #   SECS=60 crates/flamestream-formats/fuzz/run-all.sh    # 60 s each
@@ -36,6 +38,10 @@ echo "$PLAN" | while read -r target crate secs maxlen; do
   secs=${SECS:-$secs}
   dir=$ROOT/crates/flamestream-$crate/fuzz
   mkdir -p "$dir/corpus/$target"
+  # What earlier runs learned, kept by keep-corpus.sh (files are named by content, so
+  # unpacking into a grown corpus only adds what it lacks).
+  archive=$dir/minimized-corpus/$target.tar.xz
+  [ -f "$archive" ] && tar -xJf "$archive" -C "$dir/corpus" --skip-old-files
   # A dictionary of the words the decoder compares input against, when the target has one.
   dict=()
   [ -f "$dir/dicts/$target.dict" ] && dict=("-dict=dicts/$target.dict")
