@@ -10,7 +10,7 @@
 # the archive's inputs and the grown corpus, seeds first, and keeps a small set of inputs
 # that covers every feature they cover together, minus the seeds themselves (they are committed
 # already). The inputs are mostly mutations of a few seeds, so xz packs them ~240:1 (jfr: 1 517
-# inputs, 34 MB, into 140 KB). The archive is reproducible: same inputs, same bytes.
+# inputs, 34 MB, into 140 KB). The tar is reproducible: same inputs, same bytes.
 # Needs the binaries run-all.sh builds ($CARGO_TARGET_DIR, default target/fuzz). Safe to run
 # while a fuzzer runs on the same corpus.
 set -euo pipefail
