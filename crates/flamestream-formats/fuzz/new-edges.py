@@ -22,6 +22,13 @@ not disturb a fuzzer running on the same corpus; it takes about a minute for `mu
 second set that the first lacks with `llvm-symbolizer` and attributes it to the innermost
 frame of the inline chain that is in flamestream's code, or else to the library it is in.
 
+`uncovered SNAPSHOT` lists the edges of flamestream's own code that no input of the snapshot
+covers, grouped by function with their source lines, most first. Many are branches that valid
+code never takes (a bounds check's panic, an overflow check); the rest are where seeds could
+help (the ninth and tenth rounds' seeds came from such a list):
+
+    ./new-edges.py uncovered /tmp/multipart-2.edges
+
 `snapshot TARGET OUT DIR...` takes the inputs of the given directories instead of the corpus,
 e.g. the corpus and a directory of new seeds, to see what the seeds would add before a run:
 
@@ -29,6 +36,7 @@ e.g. the corpus and a directory of new seeds, to see what the seeds would add be
 
 Binaries are looked for in $CARGO_TARGET_DIR (default target/fuzz, as run-all.sh builds them).
 """
+import bisect
 import hashlib
 import json
 import os
@@ -144,15 +152,19 @@ def where(frames):
     return "other", f"{loc} {func}"
 
 
-def symbolized(exe, table, edges):
-    """{kind: [place]} for the given edge indices."""
+def places(exe, table, edges):
+    """[(kind, place)] for the given edge indices, in their order."""
     out = subprocess.run(["llvm-symbolizer", f"--obj={exe}", "--inlining=true", "--functions=short"],
                          input="\n".join(hex(table[i]) for i in edges), capture_output=True, text=True,
                          check=True).stdout
+    return [where(list(zip(lines[0::2], lines[1::2])))
+            for lines in (block.splitlines() for block in out.strip().split("\n\n"))]
+
+
+def symbolized(exe, table, edges):
+    """{kind: [place]} for the given edge indices."""
     kinds = {}
-    for block in out.strip().split("\n\n"):
-        lines = block.splitlines()
-        kind, place = where(list(zip(lines[0::2], lines[1::2])))
+    for kind, place in places(exe, table, edges):
         kinds.setdefault(kind, []).append(place)
     return kinds
 
@@ -179,13 +191,128 @@ def diff(a_path, b_path):
                     print(f"    {place}")
 
 
+# A block that only leads to one of these is a guard that valid code never takes.
+PANICS = ("core::panicking::", "std::panicking::", "core::option::unwrap_failed",
+          "core::option::expect_failed", "core::result::unwrap_failed", "core::slice::index::",
+          "core::str::slice_error_fail", "alloc::raw_vec::", "alloc::alloc::handle_alloc_error",
+          "core::cell::panic_already", "core::char::methods::encode_utf8_raw::do_panic",
+          "core::hint::unreachable_unchecked::precondition_check")
+
+
+def panic_guards(exe, addrs):
+    """The subset of the given block addresses whose block goes straight to a panic: a call to
+    a `PANICS` function (directly, through the GOT, or after unconditional jumps) before any
+    other call, conditional jump or return, or a `ud2`."""
+    asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", exe], capture_output=True,
+                         text=True, check=True).stdout
+    insns = {}  # address -> (mnemonic, operands), in address order
+    order = []
+    for line in asm.splitlines():
+        m = re.match(r"\s+([0-9a-f]+):\t(\S+)\s*(.*)$", line)
+        if m:
+            a = int(m.group(1), 16)
+            insns[a] = (m.group(2), m.group(3))
+            order.append(a)
+    nxt = {a: b for a, b in zip(order, order[1:])}
+    # GOT slots -> the function they hold (PIE: R_X86_64_RELATIVE entries, addend = address).
+    syms = []
+    for line in subprocess.run(["nm", "-nC", exe], capture_output=True, text=True, check=True).stdout.splitlines():
+        m = re.match(r"([0-9a-f]+) [tTwW] (.*)$", line)
+        if m:
+            syms.append((int(m.group(1), 16), m.group(2)))
+    sym_addrs = [a for a, _ in syms]
+
+    def symbol_at(a):
+        i = bisect.bisect_right(sym_addrs, a) - 1
+        return syms[i][1] if i >= 0 and syms[i][0] == a else ""
+    got = {}
+    for line in subprocess.run(["readelf", "-rW", exe], capture_output=True, text=True, check=True).stdout.splitlines():
+        p = line.split()
+        if len(p) >= 4 and p[2] == "R_X86_64_RELATIVE":
+            got[int(p[0], 16)] = symbol_at(int(p[3], 16))
+
+    def callee(operands):
+        m = re.search(r"# ([0-9a-f]+) <", operands)
+        if operands.startswith("*") and m:
+            return got.get(int(m.group(1), 16), "")
+        m = re.search(r"<(.*)>", operands)
+        return m.group(1) if m else ""
+
+    guards = set()
+    for start in addrs:
+        a, hops = start, 0
+        for _ in range(64):
+            if a not in insns:
+                break
+            op, args = insns[a]
+            if op == "ud2":
+                guards.add(start)
+                break
+            if op.startswith("call"):
+                name = callee(args)
+                if name.startswith("__sanitizer_cov"):
+                    a = nxt.get(a)
+                    continue
+                if any(name.startswith(pfx) for pfx in PANICS):
+                    guards.add(start)
+                break
+            if op == "jmp" and hops < 3:
+                m = re.match(r"([0-9a-f]+) <", args)
+                if not m:
+                    break
+                a, hops = int(m.group(1), 16), hops + 1
+                continue
+            if op.startswith("j") or op.startswith("ret"):
+                break
+            a = nxt.get(a)
+    return guards
+
+
+def uncovered(path):
+    s = json.load(open(path))
+    if sha256(s["binary"]) != s["sha256"]:
+        fail(f"{s['binary']} was rebuilt after this snapshot; take a new snapshot")
+    table = pc_table(s["binary"])
+    covered = set(s["edges"])
+    indices = sorted(table)
+    where_is = dict(zip(indices, places(s["binary"], table, indices)))
+    missing = [i for i in indices if i not in covered]
+    guards = panic_guards(s["binary"], {table[i] for i in missing})
+    # Inlined code has an edge per copy: a place that some copy covers is not new code.
+    covered_places = {where_is[i][1] for i in covered if i in where_is}
+    elsewhere = [i for i in missing if table[i] not in guards and where_is[i][1] in covered_places]
+    rest = [i for i in missing if table[i] not in guards and where_is[i][1] not in covered_places]
+    counts = {}
+    for i in rest:
+        counts[where_is[i][0]] = counts.get(where_is[i][0], 0) + 1
+    print(f"{s['target']}: {len(table)} edges, {len(covered)} covered, {len(missing)} not:")
+    print(f"  {len(missing) - len(rest) - len(elsewhere)} only lead to a panic (bounds, overflow and "
+          f"precondition checks, unwraps)")
+    print(f"  {len(elsewhere)} are inlined copies of code another copy covers")
+    print(f"  {len(rest)} are code no input reaches: "
+          + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("flamestream", "std", "dependency", "other")))
+    groups = {}
+    for i in rest:
+        kind, place = where_is[i]
+        if kind != "flamestream":
+            continue
+        loc, func = place.split(" ", 1)
+        file, line, _col = loc.rsplit(":", 2)
+        groups.setdefault((file, func), []).append(int(line))
+    for (file, func), lines in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        shown = ",".join(str(n) for n in sorted(set(lines)) if n)
+        print(f"  {len(lines):4d} {file} {func}" + (f" (lines {shown})" if shown else ""))
+
+
 def main():
     if len(sys.argv) >= 4 and sys.argv[1] == "snapshot":
         snapshot(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         diff(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "uncovered":
+        uncovered(sys.argv[2])
     else:
-        fail("usage: new-edges.py snapshot TARGET OUT [DIR...] | new-edges.py diff A B  (see the top of this file)")
+        fail("usage: new-edges.py snapshot TARGET OUT [DIR...] | diff A B | uncovered SNAPSHOT  (see the top of this file)")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 //! Prints the series flamestream decodes from JFR recordings (gzipped or not): profile type,
 //! labels, stack count and total, or the error. With `--summary`, only how many of the files
 //! produce each profile type and how many are refused: that tells whether a fuzz corpus holds
-//! the events of every kind.
+//! the events of every kind. With `--stacks`, each series' stacks as collapsed lines
+//! (`root;…;leaf value`), to see the frame names a recording gives.
 //!
-//! `cargo run -p flamestream-jfr --example jfr_info -- [--summary] FILE_OR_DIR...`
+//! `cargo run -p flamestream-jfr --example jfr_info -- [--summary|--stacks] FILE_OR_DIR...`
 
 use flamestream_model::Limits;
 use std::collections::BTreeMap;
@@ -32,10 +33,11 @@ fn files(args: &[String]) -> Vec<PathBuf> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let summary = args.iter().any(|a| a == "--summary");
+    let stacks = args.iter().any(|a| a == "--stacks");
     let paths = files(
         &args
             .into_iter()
-            .filter(|a| a != "--summary")
+            .filter(|a| a != "--summary" && a != "--stacks")
             .collect::<Vec<_>>(),
     );
     let limits = Limits {
@@ -74,6 +76,13 @@ fn main() {
                             s.samples.len(),
                             s.samples.total()
                         );
+                        if stacks {
+                            for (stack, v) in s.samples.iter() {
+                                let names: Vec<&str> =
+                                    stack.iter().map(|&f| profile.frames.name(f)).collect();
+                                println!("    {} {v}", names.join(";"));
+                            }
+                        }
                     }
                 }
                 for t in seen {

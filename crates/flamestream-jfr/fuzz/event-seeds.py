@@ -22,8 +22,13 @@ four-byte padded event sizes, constant pools before the metadata), in a few hund
 - `seeds/jfr/all-events-wall`: the same after an `ActiveSetting` `event=wall` (async-profiler
   in wall mode: execution samples also count as wall time);
 - `seeds/jfr/two-chunks`: both chunks one after the other;
-- `seeds/jfr_labels/all-events`: the first recording after a LabelsSnapshot for its context
-  ids, in `fuzz_targets/jfr_labels.rs`'s layout (first byte: the snapshot's length).
+- `seeds/jfr/generated-names`: the first recording with a CPU sample over frames whose class
+  and method names are the ones `symbols.rs` merges (lambda classes, reflection accessors,
+  unpacked native libraries) and near misses of each. Its string branches were where `jfr` and
+  `jfr_labels` still found an edge now and then after eleven rounds (`new-edges.py uncovered`);
+- `seeds/jfr_labels/all-events` and `seeds/jfr_labels/generated-names`: the first and the last
+  recording after a LabelsSnapshot for their context ids, in `fuzz_targets/jfr_labels.rs`'s
+  layout (first byte: the snapshot's length).
 
     crates/flamestream-jfr/fuzz/event-seeds.py      # rewrites these seeds
 
@@ -186,21 +191,52 @@ def metadata():
     return m.body()
 
 
-def pools():
-    """One checkpoint event with every pool the events refer to."""
+# Names that `symbols.rs` merges into one per process, and near misses of each pattern.
+GENERATED_NAMES = [
+    "demo/Main$$Lambda$14/0x0000000800c02a00", "demo/Main$$Lambda/0x000071c1d8003a00",
+    "demo/Main$$Lambda$14.1a2b3c", "demo/Main$$Lambda123", "demo/Main$$Lambda$$Lambda$7/0xabc",
+    "demo/Main$$Lambda$14/0xABC", "demo/Main$$Lambda$x", "$$Lambda$1/0x1", "demo/Main$$Lambda$2/",
+    "jdk/internal/reflect/GeneratedMethodAccessor42", "jdk/internal/reflect/GeneratedMethodAccessor4x",
+    "/tmp/libzstd-jni-1.5.5-4.so", "./tmp/libzstd-jni-1.5.5-4.so (deleted)", "libzstd-jni-1.5-4.so",
+    "libzstd-jni-1.5.x-4.so", "libzstd-jni-1.5.5-4-2.so",
+    "/tmp/libamazonCorrettoCryptoProvider0123456789abcdef.so",
+    "libamazonCorrettoCryptoProviderNativeLibraries.0123456789abcdef/libcrypto.so",
+    "amazonCorrettoCryptoProvider0123456789abcdef/libamazonCorrettoCryptoProvider.so",
+    "libamazonCorrettoCryptoProvider0123456789abcdeg.so", "libamazonCorrettoCryptoProvider0123456789abcde\u00e4.so",
+    "libamazonCorrettoCryptoProvider0123456789abcdef/libc.so", "libamazonCorrettoCryptoProvider01.so",
+    "/tmp/libasyncProfiler-linux-x64-17b9a1d8156277a98ccc871afa9a8f69215f92.so",
+    "libasyncProfiler-windows-17b9a1d8156277a98ccc871afa9a8f69215f92.so", "libasyncProfiler-linux-x64.so",
+    "libc.so.6", "demo/Main$Inner.run",
+]
+
+
+def pools(generated=False):
+    """One checkpoint event with every pool the events refer to; with `generated`, also a
+    class, a method and a frame of stack 5 for each of `GENERATED_NAMES`."""
     def pool(type_id, entries):
         return ints(type_id, len(entries)) + b"".join(ints(i) + body for i, body in entries)
 
     symbols = [(1, utf8("demo/Main")), (2, latin1("run")), (3, chars("demo/Läuft")), (4, utf8("work")),
                (5, utf8("()V")), (6, utf8("demo")), (7, utf8("java/lang/Object")), (8, b"\x01"),
                (9, utf8("park"))]
+    classes = [(1, 1), (2, 3), (3, 7)]
+    methods = [(1, ints(1, 2, 5, 9) + b"\x00"), (2, ints(2, 4, 5, 1) + b"\x00"),
+               (3, ints(2, 8, 5, 1) + b"\x01"), (4, ints(3, 9, 5, 1) + b"\x00")]
+    generated_frames = []
+    if generated:
+        # Ids from 10: each name is a class (with method `run`) and a method (of demo/Main).
+        for i, text in enumerate(GENERATED_NAMES):
+            sid = 10 + i
+            symbols.append((sid, utf8(text)))
+            classes.append((sid, sid))
+            methods += [(sid, ints(sid, 2, 5, 1) + b"\x00"), (1000 + sid, ints(1, sid, 5, 1) + b"\x00")]
+            generated_frames += [(sid, i, 1), (1000 + sid, i, 1)]
     body = ints(1, 0, 0, 0) + b"\x00"  # type 1, start, duration, delta to the next: none; not a flush
     body += varint(9)  # pools
     body += pool(SYMBOL, symbols)
     body += pool(PACKAGE, [(1, varint(6))])
-    body += pool(CLASS, [(i, ints(0, name, 1, 1) + b"\x00") for i, name in [(1, 1), (2, 3), (3, 7)]])
-    body += pool(METHOD, [(1, ints(1, 2, 5, 9) + b"\x00"), (2, ints(2, 4, 5, 1) + b"\x00"),
-                          (3, ints(2, 8, 5, 1) + b"\x01"), (4, ints(3, 9, 5, 1) + b"\x00")])
+    body += pool(CLASS, [(i, ints(0, name, 1, 1) + b"\x00") for i, name in classes])
+    body += pool(METHOD, methods)
     body += pool(FRAMETYPE, [(1, utf8("Interpreted")), (2, utf8("JIT compiled")), (3, utf8("Inlined"))])
 
     def stack(frames, truncated=0):
@@ -209,7 +245,8 @@ def pools():
 
     # Leaf first. Stack 3: a frame with an unknown method; stack 4: empty; 1 << 40: a 64-bit id.
     body += pool(STACK, [(1, stack([(2, 7, 2), (1, 3, 1)])), (2, stack([(4, 11, 3), (2, 8, 2), (1, 3, 1)], 1)),
-                         (3, stack([(99, 1, 1), (1, 3, 1)])), (4, stack([])), (1 << 40, stack([(3, 0, 1), (1, 4, 1)]))])
+                         (3, stack([(99, 1, 1), (1, 3, 1)])), (4, stack([])), (1 << 40, stack([(3, 0, 1), (1, 4, 1)]))]
+                        + ([(5, stack(generated_frames))] if generated else []))
     body += pool(STATE, [(1, utf8("STATE_RUNNABLE")), (2, utf8("STATE_SLEEPING")), (3, utf8("STATE_PARKED"))])
     body += pool(THREAD, [(1, utf8("main") + ints(11) + utf8("main") + ints(1)),
                           (2, b"\x00" + ints(12) + chars("worker-1") + ints(2))])
@@ -278,10 +315,15 @@ def main():
     meta = metadata()
     cpu = chunk(events(False), pools(), meta)
     wall = chunk(events(True), pools(), meta)
+    # The first recording's events, then CPU samples on the stack of generated names.
+    c = corr(1, 0x1234, 1, 0xABC, 1)
+    names = chunk(events(False) + event(ints(EXECUTION, 21, 1, 5, 1) + c) + event(ints(WALL, 22, 1, 5, 1, 3) + c),
+                  pools(generated=True), meta)
     seeds = {os.path.join("jfr", "all-events"): cpu, os.path.join("jfr", "all-events-wall"): wall,
-             os.path.join("jfr", "two-chunks"): cpu + wall}
+             os.path.join("jfr", "two-chunks"): cpu + wall, os.path.join("jfr", "generated-names"): names}
     snap = labels_snapshot()  # fuzz_targets/jfr_labels.rs: first byte, snapshot, recording
     seeds[os.path.join("jfr_labels", "all-events")] = bytes([len(snap)]) + snap + cpu
+    seeds[os.path.join("jfr_labels", "generated-names")] = bytes([len(snap)]) + snap + names
     for rel, data in seeds.items():
         with open(os.path.join(HERE, "seeds", rel), "wb") as f:
             f.write(data)
