@@ -576,8 +576,10 @@ fn handle_event(
         EventKind::LiveObject => add(SampleKind::Live, [1, 0]),
         EventKind::Malloc => add(SampleKind::Malloc, [1, value]),
         EventKind::ActiveSetting => {
+            // Inline as async-profiler writes them, or a reference to the string pool, as JDK
+            // writers write repeated strings.
             let s = |v: Option<Scalar<'_>>| match v {
-                Some(Scalar::Str(s)) => s.decode(|_| None),
+                Some(Scalar::Str(s)) => pools.names.text(s),
                 _ => String::new(),
             };
             if s(name) == "event" {

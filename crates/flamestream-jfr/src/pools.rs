@@ -191,7 +191,8 @@ impl<'a> Names<'a> {
         }
     }
 
-    fn text(&self, s: JStr<'_>) -> String {
+    /// The text of `s`, a reference resolved through the string pool (unknown: empty).
+    pub(crate) fn text(&self, s: JStr<'_>) -> String {
         s.decode(|id| Some(self.pooled(id)?.decode(|_| None)))
     }
 

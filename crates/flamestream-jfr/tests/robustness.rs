@@ -492,3 +492,145 @@ fn fieldless_frames_are_not_kept() {
         .collect();
     assert_eq!(samples, vec![(0, STACKS as i64)]);
 }
+
+/// async-profiler writes its `event` setting inline, but a JDK writer may put a repeated string
+/// in the string pool and write a reference: either way `event=wall` turns execution samples
+/// into wall-clock time too.
+#[test]
+fn active_setting_from_the_string_pool_switches_wall_mode() {
+    use jfr_writer::*;
+    const LONG: u64 = 20;
+    const STRING: u64 = 22;
+    const SYMBOL: u64 = 30;
+    const CLASS: u64 = 31;
+    const METHOD: u64 = 32;
+    const FRAME: u64 = 33;
+    const STACK: u64 = 34;
+    const STATE: u64 = 35;
+    const EXECUTION: u64 = 101;
+    const SETTING: u64 = 102;
+
+    let metadata_body = metadata(vec![
+        class(LONG, "long", &[]),
+        class(STRING, "java.lang.String", &[]),
+        class(
+            SYMBOL,
+            "jdk.types.Symbol",
+            &[("string", STRING, false, false)],
+        ),
+        class(CLASS, "java.lang.Class", &[("name", SYMBOL, true, false)]),
+        class(
+            METHOD,
+            "jdk.types.Method",
+            &[("type", CLASS, true, false), ("name", SYMBOL, true, false)],
+        ),
+        class(
+            FRAME,
+            "jdk.types.StackFrame",
+            &[("method", METHOD, true, false)],
+        ),
+        class(
+            STACK,
+            "jdk.types.StackTrace",
+            &[("frames", FRAME, false, true)],
+        ),
+        class(
+            STATE,
+            "jdk.types.ThreadState",
+            &[("name", STRING, false, false)],
+        ),
+        class(
+            EXECUTION,
+            "jdk.ExecutionSample",
+            &[
+                ("startTime", LONG, false, false),
+                ("stackTrace", STACK, true, false),
+                ("state", STATE, true, false),
+            ],
+        ),
+        class(
+            SETTING,
+            "jdk.ActiveSetting",
+            &[
+                ("startTime", LONG, false, false),
+                ("id", LONG, false, false),
+                ("name", STRING, false, false),
+                ("value", STRING, false, false),
+            ],
+        ),
+    ]);
+    let mut pool = Vec::new();
+    for v in [1, 0, 0, 0] {
+        varint(&mut pool, v); // type 1, start, duration, delta 0
+    }
+    pool.push(0); // flush
+    varint(&mut pool, 6); // pools
+    for (pool_class, entries) in [
+        (STRING, vec![(1, "event"), (2, "wall"), (3, "cpu")]),
+        (SYMBOL, vec![(1, "demo/Main"), (2, "run")]),
+        (STATE, vec![(1, "STATE_RUNNABLE")]),
+    ] {
+        varint(&mut pool, pool_class);
+        varint(&mut pool, entries.len() as u64);
+        for (id, text) in entries {
+            varint(&mut pool, id);
+            utf8(&mut pool, text);
+        }
+    }
+    for (pool_class, entry) in [(CLASS, vec![1, 1]), (METHOD, vec![1, 1, 2])] {
+        varint(&mut pool, pool_class);
+        varint(&mut pool, 1);
+        for v in entry {
+            varint(&mut pool, v);
+        }
+    }
+    varint(&mut pool, STACK);
+    varint(&mut pool, 1);
+    for v in [7, 1, 1] {
+        varint(&mut pool, v); // stack trace 7: one frame, method 1
+    }
+    let mut pool_event = Vec::new();
+    event(&mut pool_event, &pool);
+    let mut metadata_event = Vec::new();
+    event(&mut metadata_event, &metadata_body);
+
+    // The setting's name inline, its value a reference (encoding 2) to string `value`.
+    let recording = |value: u64| {
+        let mut setting = Vec::new();
+        for v in [SETTING, 0, 1] {
+            varint(&mut setting, v);
+        }
+        utf8(&mut setting, "event");
+        setting.push(2);
+        varint(&mut setting, value);
+        let mut sample = Vec::new();
+        for v in [EXECUTION, 1, 7, 1] {
+            varint(&mut sample, v);
+        }
+        let mut events = Vec::new();
+        event(&mut events, &setting);
+        event(&mut events, &sample);
+        chunk(&events, &pool_event, &metadata_event)
+    };
+    let types = |data: &[u8]| -> Vec<String> {
+        let p = decode(data, None, 100, &Limits::default()).unwrap();
+        let mut t: Vec<String> = p
+            .series
+            .iter()
+            .map(|s| s.profile_type.to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        types(&recording(2)),
+        [
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+            "wall:wall:nanoseconds:wall:nanoseconds"
+        ]
+    );
+    assert_eq!(
+        types(&recording(3)),
+        ["process_cpu:cpu:nanoseconds:cpu:nanoseconds"]
+    );
+}
