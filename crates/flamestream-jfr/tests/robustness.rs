@@ -218,6 +218,80 @@ mod jfr_writer {
         )
     }
 
+    // Type ids of the classes below (any ids do; the decoder goes by names).
+    pub const LONG: u64 = 20;
+    pub const INT: u64 = 21;
+    pub const STRING: u64 = 22;
+    pub const SYMBOL: u64 = 30;
+    pub const CLASS: u64 = 31;
+    pub const METHOD: u64 = 32;
+    pub const FRAME: u64 = 33;
+    pub const STACK: u64 = 34;
+    pub const STATE: u64 = 35;
+
+    /// The classes a stack trace and a thread state need: frames of (method, line number),
+    /// methods of (class, name), classes of (name).
+    pub fn stack_classes() -> Vec<El> {
+        vec![
+            class(LONG, "long", &[]),
+            class(INT, "int", &[]),
+            class(STRING, "java.lang.String", &[]),
+            class(
+                SYMBOL,
+                "jdk.types.Symbol",
+                &[("string", STRING, false, false)],
+            ),
+            class(CLASS, "java.lang.Class", &[("name", SYMBOL, true, false)]),
+            class(
+                METHOD,
+                "jdk.types.Method",
+                &[("type", CLASS, true, false), ("name", SYMBOL, true, false)],
+            ),
+            class(
+                FRAME,
+                "jdk.types.StackFrame",
+                &[
+                    ("method", METHOD, true, false),
+                    ("lineNumber", INT, false, false),
+                ],
+            ),
+            class(
+                STACK,
+                "jdk.types.StackTrace",
+                &[("frames", FRAME, false, true)],
+            ),
+            class(
+                STATE,
+                "jdk.types.ThreadState",
+                &[("name", STRING, false, false)],
+            ),
+        ]
+    }
+
+    pub const EXECUTION: u64 = 101;
+
+    /// `jdk.ExecutionSample` (start time, stack trace, thread state), then `more` fields.
+    pub fn execution_sample(more: &[(&str, u64, bool, bool)]) -> El {
+        let mut fields = vec![
+            ("startTime", LONG, false, false),
+            ("stackTrace", STACK, true, false),
+            ("state", STATE, true, false),
+        ];
+        fields.extend_from_slice(more);
+        class(EXECUTION, "jdk.ExecutionSample", &fields)
+    }
+
+    /// The start of a constant pool event body (the last, not a flush) holding `pools` pools.
+    pub fn checkpoint(pools: u64) -> Vec<u8> {
+        let mut body = Vec::new();
+        for v in [1, 0, 0, 0] {
+            varint(&mut body, v); // type 1, start, duration, delta 0
+        }
+        body.push(0); // flush
+        varint(&mut body, pools);
+        body
+    }
+
     /// The metadata event body for `classes`.
     pub fn metadata(classes: Vec<El>) -> Vec<u8> {
         let root = El(
@@ -276,70 +350,14 @@ mod jfr_writer {
 #[test]
 fn long_unresolvable_stack_used_by_many_contexts() {
     use jfr_writer::*;
-    const LONG: u64 = 20;
-    const INT: u64 = 21;
-    const STRING: u64 = 22;
-    const SYMBOL: u64 = 30;
-    const CLASS: u64 = 31;
-    const METHOD: u64 = 32;
-    const FRAME: u64 = 33;
-    const STACK: u64 = 34;
-    const STATE: u64 = 35;
-    const EXECUTION: u64 = 101;
     const UNRESOLVED: usize = 200_000;
     const EVENTS: u64 = 5_000;
 
-    let metadata_body = metadata(vec![
-        class(LONG, "long", &[]),
-        class(INT, "int", &[]),
-        class(STRING, "java.lang.String", &[]),
-        class(
-            SYMBOL,
-            "jdk.types.Symbol",
-            &[("string", STRING, false, false)],
-        ),
-        class(CLASS, "java.lang.Class", &[("name", SYMBOL, true, false)]),
-        class(
-            METHOD,
-            "jdk.types.Method",
-            &[("type", CLASS, true, false), ("name", SYMBOL, true, false)],
-        ),
-        class(
-            FRAME,
-            "jdk.types.StackFrame",
-            &[
-                ("method", METHOD, true, false),
-                ("lineNumber", INT, false, false),
-            ],
-        ),
-        class(
-            STACK,
-            "jdk.types.StackTrace",
-            &[("frames", FRAME, false, true)],
-        ),
-        class(
-            STATE,
-            "jdk.types.ThreadState",
-            &[("name", STRING, false, false)],
-        ),
-        class(
-            EXECUTION,
-            "jdk.ExecutionSample",
-            &[
-                ("startTime", LONG, false, false),
-                ("stackTrace", STACK, true, false),
-                ("state", STATE, true, false),
-                ("contextId", LONG, false, false),
-            ],
-        ),
-    ]);
+    let mut classes = stack_classes();
+    classes.push(execution_sample(&[("contextId", LONG, false, false)]));
+    let metadata_body = metadata(classes);
 
-    let mut pool = Vec::new();
-    for v in [1, 0, 0, 0] {
-        varint(&mut pool, v); // type 1, start, duration, delta 0
-    }
-    pool.push(0); // flush
-    varint(&mut pool, 5); // pools
+    let mut pool = checkpoint(5);
     varint(&mut pool, SYMBOL);
     varint(&mut pool, 4);
     for (id, s) in [(1, "demo/Main"), (2, "run"), (3, "demo/Leaf"), (4, "work")] {
@@ -431,9 +449,6 @@ fn long_unresolvable_stack_used_by_many_contexts() {
 #[test]
 fn fieldless_frames_are_not_kept() {
     use jfr_writer::*;
-    const LONG: u64 = 20;
-    const FRAME: u64 = 33;
-    const STACK: u64 = 34;
     const LIVE: u64 = 101;
     const STACKS: u64 = 2_000;
     // Each stack claims `CLAIMED` frames; a count must not exceed the bytes left in the
@@ -499,72 +514,22 @@ fn fieldless_frames_are_not_kept() {
 #[test]
 fn active_setting_from_the_string_pool_switches_wall_mode() {
     use jfr_writer::*;
-    const LONG: u64 = 20;
-    const STRING: u64 = 22;
-    const SYMBOL: u64 = 30;
-    const CLASS: u64 = 31;
-    const METHOD: u64 = 32;
-    const FRAME: u64 = 33;
-    const STACK: u64 = 34;
-    const STATE: u64 = 35;
-    const EXECUTION: u64 = 101;
     const SETTING: u64 = 102;
 
-    let metadata_body = metadata(vec![
-        class(LONG, "long", &[]),
-        class(STRING, "java.lang.String", &[]),
-        class(
-            SYMBOL,
-            "jdk.types.Symbol",
-            &[("string", STRING, false, false)],
-        ),
-        class(CLASS, "java.lang.Class", &[("name", SYMBOL, true, false)]),
-        class(
-            METHOD,
-            "jdk.types.Method",
-            &[("type", CLASS, true, false), ("name", SYMBOL, true, false)],
-        ),
-        class(
-            FRAME,
-            "jdk.types.StackFrame",
-            &[("method", METHOD, true, false)],
-        ),
-        class(
-            STACK,
-            "jdk.types.StackTrace",
-            &[("frames", FRAME, false, true)],
-        ),
-        class(
-            STATE,
-            "jdk.types.ThreadState",
-            &[("name", STRING, false, false)],
-        ),
-        class(
-            EXECUTION,
-            "jdk.ExecutionSample",
-            &[
-                ("startTime", LONG, false, false),
-                ("stackTrace", STACK, true, false),
-                ("state", STATE, true, false),
-            ],
-        ),
-        class(
-            SETTING,
-            "jdk.ActiveSetting",
-            &[
-                ("startTime", LONG, false, false),
-                ("id", LONG, false, false),
-                ("name", STRING, false, false),
-                ("value", STRING, false, false),
-            ],
-        ),
-    ]);
-    let mut pool = Vec::new();
-    for v in [1, 0, 0, 0] {
-        varint(&mut pool, v); // type 1, start, duration, delta 0
-    }
-    pool.push(0); // flush
-    varint(&mut pool, 6); // pools
+    let mut classes = stack_classes();
+    classes.push(execution_sample(&[]));
+    classes.push(class(
+        SETTING,
+        "jdk.ActiveSetting",
+        &[
+            ("startTime", LONG, false, false),
+            ("id", LONG, false, false),
+            ("name", STRING, false, false),
+            ("value", STRING, false, false),
+        ],
+    ));
+    let metadata_body = metadata(classes);
+    let mut pool = checkpoint(6);
     for (pool_class, entries) in [
         (STRING, vec![(1, "event"), (2, "wall"), (3, "cpu")]),
         (SYMBOL, vec![(1, "demo/Main"), (2, "run")]),
@@ -586,8 +551,8 @@ fn active_setting_from_the_string_pool_switches_wall_mode() {
     }
     varint(&mut pool, STACK);
     varint(&mut pool, 1);
-    for v in [7, 1, 1] {
-        varint(&mut pool, v); // stack trace 7: one frame, method 1
+    for v in [7, 1, 1, 3] {
+        varint(&mut pool, v); // stack trace 7: one frame, method 1 at line 3
     }
     let mut pool_event = Vec::new();
     event(&mut pool_event, &pool);
