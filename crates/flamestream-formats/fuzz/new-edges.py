@@ -20,12 +20,16 @@ the set of covered edges (libFuzzer's PC-table indices) with the SHA-256 of the 
 not disturb a fuzzer running on the same corpus; it takes about a minute for `multipart`'s
 200 000 inputs. Both snapshots must come from the same build. `diff` symbolizes each edge of the
 second set that the first lacks with `llvm-symbolizer` and attributes it to the innermost
-frame of the inline chain that is in flamestream's code, or else to the library it is in.
+frame of the inline chain that is in flamestream's code, or else to the library it is in. An
+edge whose whole inline chain matches a block the first snapshot covered is a machine copy of
+code already run (an unrolled loop's iteration, a duplicated tail, another inlined copy): it
+is marked `(copy)` and counted apart from source code run for the first time.
 
-`uncovered SNAPSHOT` lists the edges of flamestream's own code that no input of the snapshot
-covers, grouped by function with their source lines, most first. Many are branches that valid
-code never takes (a bounds check's panic, an overflow check); the rest are where seeds could
-help (the ninth and tenth rounds' seeds came from such a list):
+`uncovered SNAPSHOT` sorts the edges no input of the snapshot covers: blocks that only lead to
+a panic (bounds, overflow and precondition checks, unwraps; read from the disassembly), copies
+of covered code, and code no input reaches, which it lists by function with source lines,
+most first. That last list is where seeds help (the ninth to twelfth rounds' seeds came from
+such lists):
 
     ./new-edges.py uncovered /tmp/multipart-2.edges
 
@@ -152,19 +156,21 @@ def where(frames):
     return "other", f"{loc} {func}"
 
 
-def places(exe, table, edges):
-    """[(kind, place)] for the given edge indices, in their order."""
+def chains(exe, table, edges):
+    """[inline chain] for the given edge indices, in their order: each chain is a tuple of
+    (function, file:line:column), innermost first."""
     out = subprocess.run(["llvm-symbolizer", f"--obj={exe}", "--inlining=true", "--functions=short"],
                          input="\n".join(hex(table[i]) for i in edges), capture_output=True, text=True,
                          check=True).stdout
-    return [where(list(zip(lines[0::2], lines[1::2])))
+    return [tuple(zip(lines[0::2], lines[1::2]))
             for lines in (block.splitlines() for block in out.strip().split("\n\n"))]
 
 
 def symbolized(exe, table, edges):
     """{kind: [place]} for the given edge indices."""
     kinds = {}
-    for kind, place in places(exe, table, edges):
+    for chain in chains(exe, table, edges):
+        kind, place = where(list(chain))
         kinds.setdefault(kind, []).append(place)
     return kinds
 
@@ -177,12 +183,24 @@ def diff(a_path, b_path):
     lost = sorted(set(a["edges"]) - set(b["edges"]))
     print(f"{b['target']}: {len(a['edges'])} -> {len(b['edges'])} edges; {len(new)} new, {len(lost)} no longer covered")
     table = pc_table(b["binary"]) if new or lost else {}
+    copies = set()
+    if new:
+        # A block whose inline chain (every source position, innermost to outermost) is the
+        # same as that of a block covered before is a machine copy of code already run: an
+        # unrolled loop iteration, a duplicated tail, another inlined copy.
+        before = set(chains(b["binary"], table, a["edges"]))
+        copies = {i for i, c in zip(new, chains(b["binary"], table, new)) if c in before}
+        print(f"  {len(new) - len(copies)} of the new edges are source code not run before; {len(copies)} are "
+              f"copies of code run before (unrolled loops, duplicated tails, inlined copies), marked (copy)")
     # An edge no longer covered: the fuzzer replaced an input by a smaller one with the same
     # features, or the path depends on something other than the input (a HashMap's random seed).
     for title, edges in (("new", new), ("no longer covered", lost)):
         if not edges:
             continue
-        kinds = symbolized(b["binary"], table, edges)
+        kinds = {}
+        for i, chain in zip(edges, chains(b["binary"], table, edges)):
+            kind, place = where(list(chain))
+            kinds.setdefault(kind, []).append(place + (" (copy)" if i in copies else ""))
         for kind in ("flamestream", "std", "dependency", "other"):
             places = kinds.get(kind, [])
             if places:
@@ -275,20 +293,22 @@ def uncovered(path):
     table = pc_table(s["binary"])
     covered = set(s["edges"])
     indices = sorted(table)
-    where_is = dict(zip(indices, places(s["binary"], table, indices)))
+    chain_of = dict(zip(indices, chains(s["binary"], table, indices)))
+    where_is = {i: where(list(c)) for i, c in chain_of.items()}
     missing = [i for i in indices if i not in covered]
     guards = panic_guards(s["binary"], {table[i] for i in missing})
-    # Inlined code has an edge per copy: a place that some copy covers is not new code.
-    covered_places = {where_is[i][1] for i in covered if i in where_is}
-    elsewhere = [i for i in missing if table[i] not in guards and where_is[i][1] in covered_places]
-    rest = [i for i in missing if table[i] not in guards and where_is[i][1] not in covered_places]
+    # Inlined and unrolled code has a block per copy: one whose inline chain some covered
+    # block shares is not new code.
+    covered_chains = {chain_of[i] for i in covered if i in chain_of}
+    elsewhere = [i for i in missing if table[i] not in guards and chain_of[i] in covered_chains]
+    rest = [i for i in missing if table[i] not in guards and chain_of[i] not in covered_chains]
     counts = {}
     for i in rest:
         counts[where_is[i][0]] = counts.get(where_is[i][0], 0) + 1
     print(f"{s['target']}: {len(table)} edges, {len(covered)} covered, {len(missing)} not:")
     print(f"  {len(missing) - len(rest) - len(elsewhere)} only lead to a panic (bounds, overflow and "
           f"precondition checks, unwraps)")
-    print(f"  {len(elsewhere)} are inlined copies of code another copy covers")
+    print(f"  {len(elsewhere)} are copies of code another copy covers (inlined, unrolled, duplicated)")
     print(f"  {len(rest)} are code no input reaches: "
           + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("flamestream", "std", "dependency", "other")))
     groups = {}
