@@ -166,15 +166,6 @@ def chains(exe, table, edges):
             for lines in (block.splitlines() for block in out.strip().split("\n\n"))]
 
 
-def symbolized(exe, table, edges):
-    """{kind: [place]} for the given edge indices."""
-    kinds = {}
-    for chain in chains(exe, table, edges):
-        kind, place = where(list(chain))
-        kinds.setdefault(kind, []).append(place)
-    return kinds
-
-
 def diff(a_path, b_path):
     a, b = (json.load(open(p)) for p in (a_path, b_path))
     if a["sha256"] != b["sha256"]:
@@ -183,22 +174,25 @@ def diff(a_path, b_path):
     lost = sorted(set(a["edges"]) - set(b["edges"]))
     print(f"{b['target']}: {len(a['edges'])} -> {len(b['edges'])} edges; {len(new)} new, {len(lost)} no longer covered")
     table = pc_table(b["binary"]) if new or lost else {}
+    chain_of = dict(zip(new, chains(b["binary"], table, new))) if new else {}
     copies = set()
     if new:
         # A block whose inline chain (every source position, innermost to outermost) is the
         # same as that of a block covered before is a machine copy of code already run: an
         # unrolled loop iteration, a duplicated tail, another inlined copy.
         before = set(chains(b["binary"], table, a["edges"]))
-        copies = {i for i, c in zip(new, chains(b["binary"], table, new)) if c in before}
+        copies = {i for i in new if chain_of[i] in before}
         print(f"  {len(new) - len(copies)} of the new edges are source code not run before; {len(copies)} are "
               f"copies of code run before (unrolled loops, duplicated tails, inlined copies), marked (copy)")
     # An edge no longer covered: the fuzzer replaced an input by a smaller one with the same
     # features, or the path depends on something other than the input (a HashMap's random seed).
-    for title, edges in (("new", new), ("no longer covered", lost)):
+    lost_chains = chains(b["binary"], table, lost) if lost else []
+    for title, edges, edge_chains in (("new", new, [chain_of[i] for i in new]),
+                                      ("no longer covered", lost, lost_chains)):
         if not edges:
             continue
         kinds = {}
-        for i, chain in zip(edges, chains(b["binary"], table, edges)):
+        for i, chain in zip(edges, edge_chains):
             kind, place = where(list(chain))
             kinds.setdefault(kind, []).append(place + (" (copy)" if i in copies else ""))
         for kind in ("flamestream", "std", "dependency", "other"):
