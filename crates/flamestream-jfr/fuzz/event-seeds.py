@@ -26,13 +26,20 @@ four-byte padded event sizes, constant pools before the metadata), in a few hund
   and method names are the ones `symbols.rs` merges (lambda classes, reflection accessors,
   unpacked native libraries) and near misses of each. Its string branches were where `jfr` and
   `jfr_labels` still found an edge now and then after eleven rounds (`new-edges.py uncovered`);
-- `seeds/jfr_labels/all-events` and `seeds/jfr_labels/generated-names`: the first and the last
+- `seeds/jfr/uncompressed`: `two-chunks` again with the header's compressed-integers bit clear,
+  so every int, long, short and char is fixed-width big-endian. No JDK since 11 writes such a
+  chunk (and its reader ignores the bit), but the format defines it and the decoder reads it;
+  without this seed no input reached those branches (`new-edges.py uncovered`: `Reader::short`,
+  fixed-width UTF-16 strings). `tests/robustness.rs` checks each twin decodes like the other;
+- `seeds/jfr_labels/all-events`, `seeds/jfr_labels/generated-names` and
+  `seeds/jfr_labels/uncompressed`: the first, the generated-names and the first uncompressed
   recording after a LabelsSnapshot for their context ids, in `fuzz_targets/jfr_labels.rs`'s
   layout (first byte: the snapshot's length).
 
     crates/flamestream-jfr/fuzz/event-seeds.py      # rewrites these seeds
 
-Only the standard library. Check a seed with `jfr_info` (above) or the JDK's `jfr summary`.
+Only the standard library. Check a seed with `jfr_info` (above) or, for the compressed ones, the
+JDK's `jfr summary`.
 """
 import os
 import struct
@@ -54,30 +61,56 @@ def varint(v):
     return bytes(out)
 
 
+# Whether the chunk being written uses compressed integers (chunk feature bit 0). `main()` clears
+# it to write the fixed-width twins: longs in eight bytes, ints in four, shorts and chars in two,
+# all big-endian, as a reader must take them when the bit is clear.
+COMPRESSED = True
+
+
+def fixed_or_varint(fmt, vs):
+    if COMPRESSED:
+        return b"".join(varint(v) for v in vs)
+    return b"".join(struct.pack(fmt, v & ((1 << (8 * struct.calcsize(fmt))) - 1)) for v in vs)
+
+
+def longs(*vs):
+    """Java longs: also constant-pool references, event type ids, pool ids and keys."""
+    return fixed_or_varint(">Q", vs)
+
+
 def ints(*vs):
-    return b"".join(varint(v) for v in vs)
+    """Java ints: also counts (strings, arrays, pools, metadata) and string-table indexes."""
+    return fixed_or_varint(">I", vs)
+
+
+def shorts(*vs):
+    """Java shorts and chars."""
+    return fixed_or_varint(">H", vs)
 
 
 def utf8(s):
     b = s.encode()
-    return b"\x03" + varint(len(b)) + b
+    return b"\x03" + ints(len(b)) + b
 
 
 def latin1(s):
     b = s.encode("latin-1")
-    return b"\x05" + varint(len(b)) + b
+    return b"\x05" + ints(len(b)) + b
 
 
 def chars(s):
-    """Encoding 4: UTF-16 code units, each a compressed int."""
+    """Encoding 4: UTF-16 code units, each a char."""
     units = s.encode("utf-16-be")
     units = [int.from_bytes(units[i:i + 2], "big") for i in range(0, len(units), 2)]
-    return b"\x04" + varint(len(units)) + b"".join(varint(u) for u in units)
+    return b"\x04" + ints(len(units)) + shorts(*units)
 
 
 def event(body):
-    """An event: its size as a four-byte padded varint (as JDK writers do), then the body."""
+    """An event: its size as an int, then the body. Compressed, the size is a four-byte padded
+    varint, as JDK writers write it."""
     size = len(body) + 4
+    if not COMPRESSED:
+        return struct.pack(">I", size) + body
     pad = bytes([(size >> (7 * i)) & 0x7F | 0x80 for i in range(3)]) + bytes([(size >> 21) & 0x7F])
     return pad + body
 
@@ -100,7 +133,7 @@ class Metadata:
         out = ints(self.s(name), len(attrs))
         for k, v in attrs:
             out += ints(self.s(k), self.s(v))
-        out += varint(len(children))
+        out += ints(len(children))
         for c in children:
             out += c
         return out
@@ -122,7 +155,7 @@ class Metadata:
             classes.append(self.element("class", attrs, kids))
         region = self.element("region", [("gmtOffset", "0"), ("locale", "en_US")], [])
         tree = self.element("root", [], [self.element("metadata", [], classes), region])
-        head = ints(0, 0, 0, 1, len(self.strings))  # type 0, start, duration, metadata id
+        head = longs(0, 0, 0, 1) + ints(len(self.strings))  # type 0, start, duration, metadata id
         return head + b"".join(utf8(t) for t in self.strings) + tree
 
 
@@ -214,14 +247,16 @@ def pools(generated=False):
     """One checkpoint event with every pool the events refer to; with `generated`, also a
     class, a method and a frame of stack 5 for each of `GENERATED_NAMES`."""
     def pool(type_id, entries):
-        return ints(type_id, len(entries)) + b"".join(ints(i) + body for i, body in entries)
+        return longs(type_id) + ints(len(entries)) + b"".join(longs(i) + body for i, body in entries)
+
+    def method(cls, name, modifiers=1, hidden=0):
+        return longs(cls, name, 5) + ints(modifiers) + bytes([hidden])  # descriptor: ()V
 
     symbols = [(1, utf8("demo/Main")), (2, latin1("run")), (3, chars("demo/Läuft")), (4, utf8("work")),
                (5, utf8("()V")), (6, utf8("demo")), (7, utf8("java/lang/Object")), (8, b"\x01"),
                (9, utf8("park"))]
     classes = [(1, 1), (2, 3), (3, 7)]
-    methods = [(1, ints(1, 2, 5, 9) + b"\x00"), (2, ints(2, 4, 5, 1) + b"\x00"),
-               (3, ints(2, 8, 5, 1) + b"\x01"), (4, ints(3, 9, 5, 1) + b"\x00")]
+    methods = [(1, method(1, 2, 9)), (2, method(2, 4)), (3, method(2, 8, hidden=1)), (4, method(3, 9))]
     generated_frames = []
     if generated:
         # Ids from 10: each name is a class (with method `run`) and a method (of demo/Main).
@@ -229,57 +264,57 @@ def pools(generated=False):
             sid = 10 + i
             symbols.append((sid, utf8(text)))
             classes.append((sid, sid))
-            methods += [(sid, ints(sid, 2, 5, 1) + b"\x00"), (1000 + sid, ints(1, sid, 5, 1) + b"\x00")]
+            methods += [(sid, method(sid, 2)), (1000 + sid, method(1, sid))]
             generated_frames += [(sid, i, 1), (1000 + sid, i, 1)]
-    body = ints(1, 0, 0, 0) + b"\x00"  # type 1, start, duration, delta to the next: none; not a flush
-    body += varint(9)  # pools
+    body = longs(1, 0, 0, 0) + b"\x00"  # type 1, start, duration, delta to the next: none; not a flush
+    body += ints(9)  # pools
     body += pool(SYMBOL, symbols)
-    body += pool(PACKAGE, [(1, varint(6))])
-    body += pool(CLASS, [(i, ints(0, name, 1, 1) + b"\x00") for i, name in classes])
+    body += pool(PACKAGE, [(1, longs(6))])
+    body += pool(CLASS, [(i, longs(0, name, 1) + ints(1) + b"\x00") for i, name in classes])
     body += pool(METHOD, methods)
     body += pool(FRAMETYPE, [(1, utf8("Interpreted")), (2, utf8("JIT compiled")), (3, utf8("Inlined"))])
 
     def stack(frames, truncated=0):
-        return bytes([truncated]) + varint(len(frames)) + b"".join(
-            ints(m, line, 0, t) for m, line, t in frames)
+        return bytes([truncated]) + ints(len(frames)) + b"".join(
+            longs(m) + ints(line, 0) + longs(t) for m, line, t in frames)
 
     # Leaf first. Stack 3: a frame with an unknown method; stack 4: empty; 1 << 40: a 64-bit id.
     body += pool(STACK, [(1, stack([(2, 7, 2), (1, 3, 1)])), (2, stack([(4, 11, 3), (2, 8, 2), (1, 3, 1)], 1)),
                          (3, stack([(99, 1, 1), (1, 3, 1)])), (4, stack([])), (1 << 40, stack([(3, 0, 1), (1, 4, 1)]))]
                         + ([(5, stack(generated_frames))] if generated else []))
     body += pool(STATE, [(1, utf8("STATE_RUNNABLE")), (2, utf8("STATE_SLEEPING")), (3, utf8("STATE_PARKED"))])
-    body += pool(THREAD, [(1, utf8("main") + ints(11) + utf8("main") + ints(1)),
-                          (2, b"\x00" + ints(12) + chars("worker-1") + ints(2))])
+    body += pool(THREAD, [(1, utf8("main") + longs(11) + utf8("main") + longs(1)),
+                          (2, b"\x00" + longs(12) + chars("worker-1") + longs(2))])
     body += pool(STRING, [(1, utf8("cpu"))])
     return event(body)
 
 
 def corr(ctx, span=0, name=0, hi=0, lo=0):
-    return ints(ctx, span, name, hi, lo)
+    return longs(ctx, span, name, hi, lo)
 
 
 def events(wall_mode):
     out = b""
     if wall_mode:
-        out += event(ints(SETTING, 0, 1, 1) + utf8("event") + utf8("wall"))
+        out += event(longs(SETTING, 0, 1, 1) + utf8("event") + utf8("wall"))
     else:
         # The value as a constant-pool string (encoding 2), as JDK writers write repeated ones.
-        out += event(ints(SETTING, 0, 1, 1) + utf8("event") + b"\x02" + varint(1))
+        out += event(longs(SETTING, 0, 1, 1) + utf8("event") + b"\x02" + longs(1))
     for ctx, stack in ((1, 1), (2, 2)):
         c = corr(ctx, 0x1234 * ctx, 1, 0xABC, ctx)
-        out += event(ints(EXECUTION, 10, 1, stack, 1) + c)
-        out += event(ints(EXECUTION, 11, 2, stack, 2) + c)  # sleeping: not CPU time
-        out += event(ints(WALL, 12, 1, stack, 1, 5) + c)
-        out += event(ints(WALL, 13, 2, 1 << 40, 3, 2) + c)
-        out += event(ints(NEW_TLAB, 14, 1, stack, 1, 48, 16384) + c)
-        out += event(ints(OUTSIDE_TLAB, 15, 1, 3, 2, 1 << 20) + c)
-        out += event(ints(ALLOC_SAMPLE, 16, 2, stack, 3, 512) + c)
-        out += event(ints(MONITOR, 17, 2_000_000, 1, stack, 3, 2, 0xDEAD) + c)
-        out += event(ints(PARK, 18, 3_000_000, 2, 2, 3, (1 << 64) - 1, 0, 0xBEEF) + c)
-        out += event(ints(LIVE, 19, 1, 4, 1, 24, 100) + struct.pack(">f", 0.5) + struct.pack(">d", 2.0)
-                     + b"\x07" + ints(3, 65) + c)
-        out += event(ints(MALLOC, 20, 2, stack, 0x7F00, 4096) + c)
-    out += event(ints(999, 1, 2, 3))  # an event type the metadata does not describe: skipped
+        out += event(longs(EXECUTION, 10, 1, stack, 1) + c)
+        out += event(longs(EXECUTION, 11, 2, stack, 2) + c)  # sleeping: not CPU time
+        out += event(longs(WALL, 12, 1, stack, 1) + ints(5) + c)
+        out += event(longs(WALL, 13, 2, 1 << 40, 3) + ints(2) + c)
+        out += event(longs(NEW_TLAB, 14, 1, stack, 1, 48, 16384) + c)
+        out += event(longs(OUTSIDE_TLAB, 15, 1, 3, 2, 1 << 20) + c)
+        out += event(longs(ALLOC_SAMPLE, 16, 2, stack, 3, 512) + c)
+        out += event(longs(MONITOR, 17, 2_000_000, 1, stack, 3, 2, 0xDEAD) + c)
+        out += event(longs(PARK, 18, 3_000_000, 2, 2, 3, (1 << 64) - 1, 0, 0xBEEF) + c)
+        out += event(longs(LIVE, 19, 1, 4, 1, 24, 100) + struct.pack(">f", 0.5) + struct.pack(">d", 2.0)
+                     + b"\x07" + shorts(3, 65) + c)
+        out += event(longs(MALLOC, 20, 2, stack, 0x7F00, 4096) + c)
+    out += event(longs(999, 1, 2, 3))  # an event type the metadata does not describe: skipped
     return out
 
 
@@ -293,7 +328,7 @@ def chunk(evts, pool, meta):
     header = (b"FLR\x00" + struct.pack(">HH", 2, 1)
               + struct.pack(">qqqqqqq", size, cp_offset, meta_offset, 1_700_000_000_000_000_000,
                             1_000_000_000, 1000, 1_000_000_000)
-              + struct.pack(">I", 1))  # compressed integers
+              + struct.pack(">I", 1 if COMPRESSED else 0))  # feature bit 0: compressed integers
     return header + body
 
 
@@ -311,19 +346,31 @@ def labels_snapshot():
             + strs(4, "api-0"))
 
 
-def main():
+def recordings():
+    """The first recording, the same in wall mode, and the first with generated names."""
     meta = metadata()
     cpu = chunk(events(False), pools(), meta)
     wall = chunk(events(True), pools(), meta)
     # The first recording's events, then CPU samples on the stack of generated names.
     c = corr(1, 0x1234, 1, 0xABC, 1)
-    names = chunk(events(False) + event(ints(EXECUTION, 21, 1, 5, 1) + c) + event(ints(WALL, 22, 1, 5, 1, 3) + c),
-                  pools(generated=True), meta)
+    names = chunk(events(False) + event(longs(EXECUTION, 21, 1, 5, 1) + c)
+                  + event(longs(WALL, 22, 1, 5, 1) + ints(3) + c), pools(generated=True), meta)
+    return cpu, wall, names
+
+
+def main():
+    global COMPRESSED
+    cpu, wall, names = recordings()
+    COMPRESSED = False
+    fixed_cpu, fixed_wall, _ = recordings()
+    COMPRESSED = True
     seeds = {os.path.join("jfr", "all-events"): cpu, os.path.join("jfr", "all-events-wall"): wall,
-             os.path.join("jfr", "two-chunks"): cpu + wall, os.path.join("jfr", "generated-names"): names}
+             os.path.join("jfr", "two-chunks"): cpu + wall, os.path.join("jfr", "generated-names"): names,
+             os.path.join("jfr", "uncompressed"): fixed_cpu + fixed_wall}
     snap = labels_snapshot()  # fuzz_targets/jfr_labels.rs: first byte, snapshot, recording
     seeds[os.path.join("jfr_labels", "all-events")] = bytes([len(snap)]) + snap + cpu
     seeds[os.path.join("jfr_labels", "generated-names")] = bytes([len(snap)]) + snap + names
+    seeds[os.path.join("jfr_labels", "uncompressed")] = bytes([len(snap)]) + snap + fixed_cpu
     for rel, data in seeds.items():
         with open(os.path.join(HERE, "seeds", rel), "wb") as f:
             f.write(data)

@@ -119,6 +119,61 @@ fn stack_depth_and_symbol_limits_apply() {
     );
 }
 
+/// A profile as sorted lines `type{labels} root;…;leaf value`, for comparing two decodes.
+fn rendered(p: &flamestream_model::Profile) -> Vec<String> {
+    let mut lines: Vec<String> = p
+        .series
+        .iter()
+        .flat_map(|s| {
+            s.samples.iter().map(move |(stack, v)| {
+                let names: Vec<&str> = stack.iter().map(|&f| p.frames.name(f)).collect();
+                format!("{}{} {} {v}", s.profile_type, s.labels, names.join(";"))
+            })
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Chunks whose header clears the compressed-integers bit (ints, longs, shorts and chars in
+/// fixed-width big-endian) decode exactly like their compressed twins. No JDK since 11 writes
+/// them and its reader ignores the bit, but the format defines it and JMC reads both. The twins
+/// are fuzz seeds: `fuzz/event-seeds.py` writes each recording both ways.
+#[test]
+fn uncompressed_chunks_decode_like_their_compressed_twins() {
+    let seed = |path: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/seeds")
+                .join(path),
+        )
+        .unwrap()
+    };
+    let limits = Limits::default();
+    // Two chunks each: every event kind, then the same in wall mode.
+    let (compressed, fixed) = (seed("jfr/two-chunks"), seed("jfr/uncompressed"));
+    assert_eq!(compressed[64..68], [0, 0, 0, 1]);
+    assert_eq!(fixed[64..68], [0, 0, 0, 0]);
+    let want = rendered(&decode(&compressed, None, 100, &limits).unwrap());
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(rendered(&decode(&fixed, None, 100, &limits).unwrap()), want);
+
+    // With a LabelsSnapshot (the `jfr_labels` target's layout: its length, it, the recording).
+    let split = |d: &[u8]| {
+        let n = usize::from(d[0]);
+        (d[1..=n].to_vec(), d[n + 1..].to_vec())
+    };
+    let (snapshot, compressed) = split(&seed("jfr_labels/all-events"));
+    let (same_snapshot, fixed) = split(&seed("jfr_labels/uncompressed"));
+    assert_eq!(snapshot, same_snapshot);
+    let want = rendered(&decode(&compressed, Some(&snapshot), 100, &limits).unwrap());
+    assert!(want.iter().any(|l| l.contains("pod")), "{want:?}");
+    assert_eq!(
+        rendered(&decode(&fixed, Some(&snapshot), 100, &limits).unwrap()),
+        want
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
