@@ -31,10 +31,14 @@ four-byte padded event sizes, constant pools before the metadata), in a few hund
   chunk (and its reader ignores the bit), but the format defines it and the decoder reads it;
   without this seed no input reached those branches (`new-edges.py uncovered`: `Reader::short`,
   fixed-width UTF-16 strings). `tests/robustness.rs` checks each twin decodes like the other;
-- `seeds/jfr_labels/all-events`, `seeds/jfr_labels/generated-names` and
-  `seeds/jfr_labels/uncompressed`: the first, the generated-names and the first uncompressed
-  recording after a LabelsSnapshot for their context ids, in `fuzz_targets/jfr_labels.rs`'s
-  layout (first byte: the snapshot's length).
+- `seeds/jfr/string-encodings`: the first recording over names in every string encoding (null,
+  empty, invalid UTF-8, Latin-1, UTF-16 with a surrogate pair and with lone surrogates, pool
+  references, one missing), states and threads named in other encodings, an `ActiveSetting`
+  in UTF-16 and by reference; compressed, then its uncompressed twin. The fuzzers were still
+  finding the string decoder's branches one by one under each caller (`new-edges.py diff`);
+- `seeds/jfr_labels/all-events`, `generated-names`, `uncompressed` and `string-encodings`:
+  the same recordings after a LabelsSnapshot for their context ids, in
+  `fuzz_targets/jfr_labels.rs`'s layout (first byte: the snapshot's length).
 
     crates/flamestream-jfr/fuzz/event-seeds.py      # rewrites these seeds
 
@@ -101,8 +105,33 @@ def latin1(s):
 def chars(s):
     """Encoding 4: UTF-16 code units, each a char."""
     units = s.encode("utf-16-be")
-    units = [int.from_bytes(units[i:i + 2], "big") for i in range(0, len(units), 2)]
+    return utf16_units([int.from_bytes(units[i:i + 2], "big") for i in range(0, len(units), 2)])
+
+
+def utf16_units(units):
+    """Encoding 4 from raw code units, lone surrogates included."""
     return b"\x04" + ints(len(units)) + shorts(*units)
+
+
+def ref(string_id):
+    """Encoding 2: a reference into the `java.lang.String` pool."""
+    return b"\x02" + longs(string_id)
+
+
+# Every way a string can be encoded, for the names the decoder reads (`string-encodings`): null,
+# empty, invalid UTF-8, Latin-1, UTF-16 with a surrogate pair and with lone surrogates, and
+# references to strings of the pool (`pools(encodings=True)`), one of them missing.
+ODD_STRINGS = [("null", None), ("empty", None), ("utf8", b"ab\xff\xfe"), ("latin1", "Grüße"),
+               ("chars", "𝔘nicode \u00e4"), ("units", [0xD800, 0x41, 0xDC00]), ("units", [0xDBFF]),
+               ("ref", 2), ("ref", 3), ("ref", 4), ("ref", 77)]
+
+
+def odd_string(kind, value):
+    if kind in ("null", "empty"):
+        return b"\x00" if kind == "null" else b"\x01"
+    if kind == "utf8":
+        return b"\x03" + ints(len(value)) + value
+    return {"latin1": latin1, "chars": chars, "units": utf16_units, "ref": ref}[kind](value)
 
 
 def event(body):
@@ -243,9 +272,11 @@ GENERATED_NAMES = [
 ]
 
 
-def pools(generated=False):
+def pools(generated=False, encodings=False):
     """One checkpoint event with every pool the events refer to; with `generated`, also a
-    class, a method and a frame of stack 5 for each of `GENERATED_NAMES`."""
+    class, a method and a frame of stack 5 for each of `GENERATED_NAMES`; with `encodings`, the
+    same on stack 6 for each of `ODD_STRINGS`, and thread, state and pool strings in every
+    encoding."""
     def pool(type_id, entries):
         return longs(type_id) + ints(len(entries)) + b"".join(longs(i) + body for i, body in entries)
 
@@ -266,6 +297,15 @@ def pools(generated=False):
             classes.append((sid, sid))
             methods += [(sid, method(sid, 2)), (1000 + sid, method(1, sid))]
             generated_frames += [(sid, i, 1), (1000 + sid, i, 1)]
+    odd_frames = []
+    if encodings:
+        # Ids from 200: each odd string names a class and its method.
+        for i, spec in enumerate(ODD_STRINGS):
+            sid = 200 + i
+            symbols.append((sid, odd_string(*spec)))
+            classes.append((sid, sid))
+            methods.append((sid, method(sid, sid)))
+            odd_frames.append((sid, i, 1))
     body = longs(1, 0, 0, 0) + b"\x00"  # type 1, start, duration, delta to the next: none; not a flush
     body += ints(9)  # pools
     body += pool(SYMBOL, symbols)
@@ -281,11 +321,19 @@ def pools(generated=False):
     # Leaf first. Stack 3: a frame with an unknown method; stack 4: empty; 1 << 40: a 64-bit id.
     body += pool(STACK, [(1, stack([(2, 7, 2), (1, 3, 1)])), (2, stack([(4, 11, 3), (2, 8, 2), (1, 3, 1)], 1)),
                          (3, stack([(99, 1, 1), (1, 3, 1)])), (4, stack([])), (1 << 40, stack([(3, 0, 1), (1, 4, 1)]))]
-                        + ([(5, stack(generated_frames))] if generated else []))
-    body += pool(STATE, [(1, utf8("STATE_RUNNABLE")), (2, utf8("STATE_SLEEPING")), (3, utf8("STATE_PARKED"))])
-    body += pool(THREAD, [(1, utf8("main") + longs(11) + utf8("main") + longs(1)),
-                          (2, b"\x00" + longs(12) + chars("worker-1") + longs(2))])
-    body += pool(STRING, [(1, utf8("cpu"))])
+                        + ([(5, stack(generated_frames))] if generated else [])
+                        + ([(6, stack(odd_frames))] if encodings else []))
+    if encodings:
+        body += pool(STATE, [(1, ref(2)), (2, latin1("STATE_SLEEPING")), (3, chars("STATE_PARKED"))])
+        body += pool(THREAD, [(1, latin1("main") + longs(11) + ref(3) + longs(1)),
+                              (2, ref(77) + longs(12) + utf16_units([0xDFFF, 0x31]) + longs(2))])
+        body += pool(STRING, [(1, utf8("cpu")), (2, chars("STATE_RUNNABLE")), (3, latin1("wall")),
+                              (4, utf16_units([0xDBFF, 0xDBFF])), (5, b"\x00"), (6, ref(3))])
+    else:
+        body += pool(STATE, [(1, utf8("STATE_RUNNABLE")), (2, utf8("STATE_SLEEPING")), (3, utf8("STATE_PARKED"))])
+        body += pool(THREAD, [(1, utf8("main") + longs(11) + utf8("main") + longs(1)),
+                              (2, b"\x00" + longs(12) + chars("worker-1") + longs(2))])
+        body += pool(STRING, [(1, utf8("cpu"))])
     return event(body)
 
 
@@ -347,7 +395,7 @@ def labels_snapshot():
 
 
 def recordings():
-    """The first recording, the same in wall mode, and the first with generated names."""
+    """The first recording, the same in wall mode, then with generated names, then with odd strings."""
     meta = metadata()
     cpu = chunk(events(False), pools(), meta)
     wall = chunk(events(True), pools(), meta)
@@ -355,22 +403,30 @@ def recordings():
     c = corr(1, 0x1234, 1, 0xABC, 1)
     names = chunk(events(False) + event(longs(EXECUTION, 21, 1, 5, 1) + c)
                   + event(longs(WALL, 22, 1, 5, 1) + ints(3) + c), pools(generated=True), meta)
-    return cpu, wall, names
+    # The first recording's events over pools of odd strings, a CPU sample on their stack, then
+    # an `ActiveSetting` in other encodings (`event` in UTF-16, `wall` a reference to Latin-1)
+    # and the same sample, now wall time.
+    odd = chunk(events(False) + event(longs(EXECUTION, 23, 1, 6, 1) + c)
+                + event(longs(SETTING, 0, 1, 1) + chars("event") + ref(3))
+                + event(longs(EXECUTION, 24, 1, 6, 1) + c), pools(encodings=True), meta)
+    return cpu, wall, names, odd
 
 
 def main():
     global COMPRESSED
-    cpu, wall, names = recordings()
+    cpu, wall, names, odd = recordings()
     COMPRESSED = False
-    fixed_cpu, fixed_wall, _ = recordings()
+    fixed_cpu, fixed_wall, _, fixed_odd = recordings()
     COMPRESSED = True
     seeds = {os.path.join("jfr", "all-events"): cpu, os.path.join("jfr", "all-events-wall"): wall,
              os.path.join("jfr", "two-chunks"): cpu + wall, os.path.join("jfr", "generated-names"): names,
-             os.path.join("jfr", "uncompressed"): fixed_cpu + fixed_wall}
+             os.path.join("jfr", "uncompressed"): fixed_cpu + fixed_wall,
+             os.path.join("jfr", "string-encodings"): odd + fixed_odd}
     snap = labels_snapshot()  # fuzz_targets/jfr_labels.rs: first byte, snapshot, recording
     seeds[os.path.join("jfr_labels", "all-events")] = bytes([len(snap)]) + snap + cpu
     seeds[os.path.join("jfr_labels", "generated-names")] = bytes([len(snap)]) + snap + names
     seeds[os.path.join("jfr_labels", "uncompressed")] = bytes([len(snap)]) + snap + fixed_cpu
+    seeds[os.path.join("jfr_labels", "string-encodings")] = bytes([len(snap)]) + snap + odd + fixed_odd
     for rel, data in seeds.items():
         with open(os.path.join(HERE, "seeds", rel), "wb") as f:
             f.write(data)

@@ -158,6 +158,15 @@ fn uncompressed_chunks_decode_like_their_compressed_twins() {
     assert!(want.len() > 20, "{want:?}");
     assert_eq!(rendered(&decode(&fixed, None, 100, &limits).unwrap()), want);
 
+    // Names in every string encoding (invalid UTF-8, lone surrogates, pool references): one
+    // chunk compressed, then its twin.
+    let both = seed("jfr/string-encodings");
+    let first = u64::from_be_bytes(both[8..16].try_into().unwrap()) as usize;
+    let (compressed, fixed) = both.split_at(first);
+    let want = rendered(&decode(compressed, None, 100, &limits).unwrap());
+    assert!(want.iter().any(|l| l.contains("Grüße.Grüße:3")), "{want:?}");
+    assert_eq!(rendered(&decode(fixed, None, 100, &limits).unwrap()), want);
+
     // With a LabelsSnapshot (the `jfr_labels` target's layout: its length, it, the recording).
     let split = |d: &[u8]| {
         let n = usize::from(d[0]);
