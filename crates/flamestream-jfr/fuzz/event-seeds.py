@@ -27,8 +27,8 @@ four-byte padded event sizes, constant pools before the metadata), in a few hund
   unpacked native libraries) and near misses of each. Its string branches were where `jfr` and
   `jfr_labels` still found an edge now and then after eleven rounds (`new-edges.py uncovered`);
 - `seeds/jfr/uncompressed`: `two-chunks` again with the header's compressed-integers bit clear,
-  so every int, long, short and char is fixed-width big-endian. No JDK since 11 writes such a
-  chunk (and its reader ignores the bit), but the format defines it and the decoder reads it;
+  so every int, long, short and char is fixed-width big-endian. JDK 17 will not write such a
+  chunk and JDK 25's reader ignores the bit, but the format defines it and the decoder reads it;
   without this seed no input reached those branches (`new-edges.py uncovered`: `Reader::short`,
   fixed-width UTF-16 strings). `tests/robustness.rs` checks each twin decodes like the other;
 - `seeds/jfr/string-encodings`: the first recording over names in every string encoding (null,
@@ -93,7 +93,8 @@ def shorts(*vs):
 
 
 def utf8(s):
-    b = s.encode()
+    """Encoding 3: UTF-8 bytes (`s` as text, or as bytes that need not be valid UTF-8)."""
+    b = s if isinstance(s, bytes) else s.encode()
     return b"\x03" + ints(len(b)) + b
 
 
@@ -129,9 +130,7 @@ ODD_STRINGS = [("null", None), ("empty", None), ("utf8", b"ab\xff\xfe"), ("latin
 def odd_string(kind, value):
     if kind in ("null", "empty"):
         return b"\x00" if kind == "null" else b"\x01"
-    if kind == "utf8":
-        return b"\x03" + ints(len(value)) + value
-    return {"latin1": latin1, "chars": chars, "units": utf16_units, "ref": ref}[kind](value)
+    return {"utf8": utf8, "latin1": latin1, "chars": chars, "units": utf16_units, "ref": ref}[kind](value)
 
 
 def event(body):
@@ -347,7 +346,7 @@ def events(wall_mode):
         out += event(longs(SETTING, 0, 1, 1) + utf8("event") + utf8("wall"))
     else:
         # The value as a constant-pool string (encoding 2), as JDK writers write repeated ones.
-        out += event(longs(SETTING, 0, 1, 1) + utf8("event") + b"\x02" + longs(1))
+        out += event(longs(SETTING, 0, 1, 1) + utf8("event") + ref(1))
     for ctx, stack in ((1, 1), (2, 2)):
         c = corr(ctx, 0x1234 * ctx, 1, 0xABC, ctx)
         out += event(longs(EXECUTION, 10, 1, stack, 1) + c)

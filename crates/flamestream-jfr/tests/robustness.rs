@@ -136,9 +136,9 @@ fn rendered(p: &flamestream_model::Profile) -> Vec<String> {
 }
 
 /// Chunks whose header clears the compressed-integers bit (ints, longs, shorts and chars in
-/// fixed-width big-endian) decode exactly like their compressed twins. No JDK since 11 writes
-/// them and its reader ignores the bit, but the format defines it and JMC reads both. The twins
-/// are fuzz seeds: `fuzz/event-seeds.py` writes each recording both ways.
+/// fixed-width big-endian) decode exactly like their compressed twins. JDK 17 will not write
+/// them and JDK 25's reader ignores the bit, but the format defines it and JMC reads both. The
+/// twins are fuzz seeds: `fuzz/event-seeds.py` writes each recording both ways.
 #[test]
 fn uncompressed_chunks_decode_like_their_compressed_twins() {
     let seed = |path: &str| {
