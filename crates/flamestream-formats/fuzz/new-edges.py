@@ -23,7 +23,14 @@ second set that the first lacks with `llvm-symbolizer` and attributes it to the 
 frame of the inline chain that is in flamestream's code, or else to the library it is in. An
 edge whose whole inline chain matches a block the first snapshot covered is a machine copy of
 code already run (an unrolled loop's iteration, a duplicated tail, another inlined copy): it
-is marked `(copy)` and counted apart from source code run for the first time.
+is marked `(copy)` and counted apart from source code run for the first time. An edge whose
+chain differs from a covered block's only outside the innermost flamestream function (its
+callers, or the generic arguments in the names) is a branch that function had already taken,
+now inlined into one more caller: `jfr`'s fixed-width reads and string decoder are inlined
+into dozens of callers, and a fuzzer finds their branches one caller at a time. It is marked
+`(new caller)`. What is left is source code (with the library code inlined into it) that no
+input had run: when a run's snapshots show none for an hour, the fuzzer has stopped finding
+new code, whatever `cov:` does.
 
 `uncovered SNAPSHOT` sorts the edges no input of the snapshot covers: blocks that only lead to
 a panic (bounds, overflow and precondition checks, unwraps; read from the disassembly), copies
@@ -156,6 +163,17 @@ def where(frames):
     return "other", f"{loc} {func}"
 
 
+def own_inner(chain):
+    """The source positions of the inline chain from the innermost frame out to the innermost
+    flamestream frame: where the block is in our code, without the callers that code was inlined
+    into (nor the generic arguments it was instantiated with, which only the names carry)."""
+    locs = tuple(loc for _func, loc in chain)
+    for k, loc in enumerate(locs):
+        if "/crates/flamestream-" in loc:
+            return locs[:k + 1]
+    return locs
+
+
 def chains(exe, table, edges):
     """[inline chain] for the given edge indices, in their order: each chain is a tuple of
     (function, file:line:column), innermost first."""
@@ -175,15 +193,22 @@ def diff(a_path, b_path):
     print(f"{b['target']}: {len(a['edges'])} -> {len(b['edges'])} edges; {len(new)} new, {len(lost)} no longer covered")
     table = pc_table(b["binary"]) if new or lost else {}
     chain_of = dict(zip(new, chains(b["binary"], table, new))) if new else {}
-    copies = set()
+    copies, callers = set(), set()
     if new:
         # A block whose inline chain (every source position, innermost to outermost) is the
         # same as that of a block covered before is a machine copy of code already run: an
         # unrolled loop iteration, a duplicated tail, another inlined copy.
         before = set(chains(b["binary"], table, a["edges"]))
         copies = {i for i in new if chain_of[i] in before}
-        print(f"  {len(new) - len(copies)} of the new edges are source code not run before; {len(copies)} are "
-              f"copies of code run before (unrolled loops, duplicated tails, inlined copies), marked (copy)")
+        # A block whose chain differs only in the callers of the innermost flamestream function
+        # is a branch that function already took, now inlined into another caller (a reader's
+        # fixed-width path under one more field, the string decoder under one more lookup).
+        before_inner = {own_inner(c) for c in before}
+        callers = {i for i in new if i not in copies and own_inner(chain_of[i]) in before_inner}
+        print(f"  {len(new) - len(copies) - len(callers)} of the new edges are source code not run before; "
+              f"{len(callers)} are branches run before, now under another caller, marked (new caller); "
+              f"{len(copies)} are copies of code run before (unrolled loops, duplicated tails, inlined "
+              f"copies), marked (copy)")
     # An edge no longer covered: the fuzzer replaced an input by a smaller one with the same
     # features, or the path depends on something other than the input (a HashMap's random seed).
     lost_chains = chains(b["binary"], table, lost) if lost else []
@@ -194,7 +219,8 @@ def diff(a_path, b_path):
         kinds = {}
         for i, chain in zip(edges, edge_chains):
             kind, place = where(list(chain))
-            kinds.setdefault(kind, []).append(place + (" (copy)" if i in copies else ""))
+            mark = " (copy)" if i in copies else " (new caller)" if i in callers else ""
+            kinds.setdefault(kind, []).append(place + mark)
         for kind in ("flamestream", "std", "dependency", "other"):
             places = kinds.get(kind, [])
             if places:
