@@ -14,9 +14,10 @@ Inputs whose wrapped body would exceed the target's max_len (8192, see run-all.s
 skipped. Files are named by the SHA-1 of their content, as libFuzzer names them, so running
 this twice adds nothing.
 """
-import hashlib
 import os
 import sys
+
+from corpus_files import CorpusWriter, read_inputs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORMATS = os.path.join(HERE, "corpus")
@@ -49,8 +50,7 @@ def part(name: str, body: bytes) -> bytes:
 
 
 def main() -> int:
-    os.makedirs(OUT, exist_ok=True)
-    added = skipped = present = 0
+    corpus = CorpusWriter(OUT, MAX_LEN)
     for directory, target, name in SOURCES:
         if not os.path.isdir(directory):
             print(f"cross-seed: no corpus at {directory} (run its fuzz target first); skipped",
@@ -58,27 +58,9 @@ def main() -> int:
             continue
         # The target's seeds too: libFuzzer does not copy them into the corpus directory.
         seeds = os.path.join(os.path.dirname(os.path.dirname(directory)), "seeds", target)
-        paths = [os.path.join(d, e) for d in (directory, seeds) if os.path.isdir(d)
-                 for e in sorted(os.listdir(d))]
-        for entry in paths:
-            try:
-                with open(entry, "rb") as f:
-                    body = f.read()
-            except FileNotFoundError:
-                continue  # reduced away by a running fuzzer meanwhile
-            wrapped = bytes([SELECTOR[target]]) + part(name, body) + b"--B--\r\n"
-            if len(wrapped) > MAX_LEN:
-                skipped += 1
-                continue
-            path = os.path.join(OUT, hashlib.sha1(wrapped).hexdigest())
-            if os.path.exists(path):
-                present += 1
-                continue
-            with open(path, "wb") as f:
-                f.write(wrapped)
-            added += 1
-    print(f"cross-seed: {added} inputs added to {OUT}, {present} already there, "
-          f"{skipped} too long for max_len {MAX_LEN}")
+        for body in read_inputs([directory, seeds]):
+            corpus.add(bytes([SELECTOR[target]]) + part(name, body) + b"--B--\r\n")
+    print(f"cross-seed: {corpus.summary()}")
     return 0
 
 
