@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::kafka::Broker;
+use common::kafka::{store_positions, Broker};
 use common::{fixture, gunzip, pprof_sums, Server};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const COUNT: &str = "process_cpu:samples:count:cpu:nanoseconds";
@@ -23,6 +23,24 @@ fn serve(pipeline: &Path, data: &Path) -> Server {
     Server::start_with(
         &["--pipeline", pipeline.to_str().unwrap()],
         &[("FLAMESTREAM_DATA_DIR", data.to_str().unwrap())],
+    )
+}
+
+/// A broker (its own Tansu) with the raw topic in `partitions` partitions, a scratch folder,
+/// and the SQLite store path in it.
+fn setup(partitions: u32) -> (Broker, tempfile::TempDir, PathBuf) {
+    let broker = Broker::start();
+    broker.create_topic("flamestream.profiles.raw", partitions);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    (broker, dir, db)
+}
+
+/// Pipeline files of an ingest-only edge and a processing central in consumer group `group`.
+fn edge_and_central(broker: &Broker, dir: &Path, db: &Path, group: &str) -> (PathBuf, PathBuf) {
+    (
+        broker.pipeline(dir, "edge", &["ingest"], "g", db),
+        broker.pipeline(dir, "central", &["process", "query"], group, db),
     )
 }
 
@@ -55,6 +73,18 @@ fn stream(
         std::thread::sleep(pause);
     }
     (ok, refused)
+}
+
+/// Everything needed to tell a producer duplicate (one upload at two offsets) from a consumer
+/// one (one offset read twice): the server log, the broker's records and committed offsets,
+/// and the store's positions.
+fn diagnosis(s: &Server, broker: &Broker, db: &Path) -> String {
+    format!(
+        "server log:\n{}\n{}{}",
+        s.log_text(),
+        broker.describe("flamestream.profiles.raw"),
+        store_positions(db)
+    )
 }
 
 /// Per-frame totals (`u{i}` → total) of `app` as the query API reports them.
@@ -147,14 +177,50 @@ fn fixtures_through_kafka_are_stored_exactly() {
     assert!(m.contains("flamestream_kafka_commits_total"), "{m}");
 }
 
+/// A consumer that starts on a backlog gets its first deliveries in the same poll as its
+/// partition assignment, before the processor has seen the assignment; the position check that
+/// follows may move it back. Whatever was read before that must not be counted twice, even
+/// while it still sits in an open window (a slow flush here).
+#[test]
+fn a_backlog_read_at_startup_is_stored_once() {
+    let (broker, dir, db) = setup(2);
+    let (edge_cfg, central_cfg) = edge_and_central(&broker, dir.path(), &db, "g-backlog");
+    let edge = serve(&edge_cfg, dir.path());
+    let (ok, _) = stream(&edge, "bl", 0..30, Duration::from_millis(0));
+    assert_eq!(ok.len(), 30, "the edge answered 503 while Kafka was up");
+    // 8-second windows and flushes: the first deliveries stay in the aggregator for a while.
+    let central = Server::start_with(
+        &["--pipeline", central_cfg.to_str().unwrap()],
+        &[
+            ("FLAMESTREAM_DATA_DIR", dir.path().to_str().unwrap()),
+            ("FLAMESTREAM_WINDOW_SECS", "8"),
+        ],
+    );
+    let want = expected(&ok);
+    let q = format!("{COUNT}{{service_name=\"bl\"}}");
+    assert_eq!(
+        central.wait_total_for(&q, want, Duration::from_secs(40)),
+        want,
+        "{}",
+        diagnosis(&central, &broker, &db)
+    );
+    // Nothing more is added by the next flush.
+    std::thread::sleep(Duration::from_secs(9));
+    let frames = frame_totals(&central, "bl");
+    for i in &ok {
+        assert_eq!(
+            frames.get(&format!("u{i}")).copied(),
+            Some(*i as i64 + 1),
+            "upload {i} stored exactly once\n{}",
+            diagnosis(&central, &broker, &db)
+        );
+    }
+}
+
 #[test]
 fn a_consumer_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
-    let broker = Broker::start();
-    broker.create_topic("flamestream.profiles.raw", 3);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let edge_cfg = broker.pipeline(dir.path(), "edge", &["ingest"], "g", &db);
-    let central_cfg = broker.pipeline(dir.path(), "central", &["process", "query"], "g-kill", &db);
+    let (broker, dir, db) = setup(3);
+    let (edge_cfg, central_cfg) = edge_and_central(&broker, dir.path(), &db, "g-kill");
     let edge = serve(&edge_cfg, dir.path());
     let mut central = serve(&central_cfg, dir.path());
     let (ok1, _) = stream(&edge, "k9", 0..60, Duration::from_millis(20));
@@ -176,17 +242,15 @@ fn a_consumer_killed_with_sigkill_and_restarted_loses_and_doubles_nothing() {
         assert_eq!(
             frames.get(&format!("u{i}")).copied(),
             Some(*i as i64 + 1),
-            "upload {i} stored exactly once"
+            "upload {i} stored exactly once\n{}",
+            diagnosis(&central, &broker, &db)
         );
     }
 }
 
 #[test]
 fn a_broker_restart_keeps_every_acknowledged_upload_exactly_once() {
-    let broker = Broker::start();
-    broker.create_topic("flamestream.profiles.raw", 2);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
+    let (broker, dir, db) = setup(2);
     let cfg = broker.pipeline(
         dir.path(),
         "all",
@@ -228,14 +292,15 @@ fn a_broker_restart_keeps_every_acknowledged_upload_exactly_once() {
         if missing.is_empty() || Instant::now() > deadline {
             assert!(
                 missing.is_empty(),
-                "acknowledged uploads missing: {missing:?}\nlog:\n{}",
-                s.log_text()
+                "acknowledged uploads missing: {missing:?}\n{}",
+                diagnosis(&s, &broker, &db)
             );
             for i in &acked {
                 assert_eq!(
                     frames[&format!("u{i}")],
                     *i as i64 + 1,
-                    "upload {i} stored exactly once"
+                    "upload {i} stored exactly once\n{}",
+                    diagnosis(&s, &broker, &db)
                 );
             }
             // A refused upload may have reached the broker before it went down (the client is
@@ -245,7 +310,8 @@ fn a_broker_restart_keeps_every_acknowledged_upload_exactly_once() {
                     assert_eq!(
                         *v,
                         *i as i64 + 1,
-                        "refused upload {i} stored more than once"
+                        "refused upload {i} stored more than once\n{}",
+                        diagnosis(&s, &broker, &db)
                     );
                 }
             }
@@ -257,10 +323,7 @@ fn a_broker_restart_keeps_every_acknowledged_upload_exactly_once() {
 
 #[test]
 fn replaying_a_range_twice_changes_no_totals_and_can_fill_a_new_store() {
-    let broker = Broker::start();
-    broker.create_topic("flamestream.profiles.raw", 2);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
+    let (broker, dir, db) = setup(2);
     let cfg = broker.pipeline(
         dir.path(),
         "all",
@@ -331,16 +394,32 @@ fn replaying_a_range_twice_changes_no_totals_and_can_fill_a_new_store() {
         want,
         "the new store holds the same totals"
     );
+
+    // An explicit range fills a new store with that range only (every upload sits in one
+    // partition: one key; the other partition's bounds clamp to its empty range).
+    let part = dir.path().join("part.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flamestream"))
+        .args(["replay", "--pipeline", cfg.to_str().unwrap()])
+        .args(["--from", "0:10,1:10", "--to", "0:20,1:20", "--quiet"])
+        .args(["--sqlite-path", part.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "replay failed:\n{text}");
+    assert!(text.contains("10 upload(s) decoded and stored"), "{text}");
+    let part_cfg = broker.pipeline(dir.path(), "part", &["query"], "g-part-reader", &part);
+    let part_reader = serve(&part_cfg, dir.path());
+    let frames = frame_totals(&part_reader, "rp");
+    let want_frames: std::collections::BTreeMap<String, i64> =
+        (10..20).map(|i| (format!("u{i}"), i as i64 + 1)).collect();
+    assert_eq!(frames, want_frames, "replay of offsets 10..20:\n{text}");
 }
 
 #[test]
 fn two_consumers_in_one_group_split_partitions_and_keep_totals_exact() {
-    let broker = Broker::start();
-    broker.create_topic("flamestream.profiles.raw", 4);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let edge_cfg = broker.pipeline(dir.path(), "edge", &["ingest"], "g", &db);
-    let central_cfg = broker.pipeline(dir.path(), "central", &["process", "query"], "g-two", &db);
+    let (broker, dir, db) = setup(4);
+    let (edge_cfg, central_cfg) = edge_and_central(&broker, dir.path(), &db, "g-two");
     let edge = serve(&edge_cfg, dir.path());
     let a = serve(&central_cfg, dir.path());
     let (ok1, _) = stream(&edge, "two", 0..40, Duration::from_millis(10));
@@ -406,18 +485,8 @@ fn two_consumers_in_one_group_split_partitions_and_keep_totals_exact() {
 
 #[test]
 fn edges_in_two_clusters_feed_one_central_group_with_cluster_labels() {
-    let broker = Broker::start();
-    broker.create_topic("flamestream.profiles.raw", 2);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let edge_cfg = broker.pipeline(dir.path(), "edge", &["ingest"], "g", &db);
-    let central_cfg = broker.pipeline(
-        dir.path(),
-        "central",
-        &["process", "query"],
-        "g-central",
-        &db,
-    );
+    let (broker, dir, db) = setup(2);
+    let (edge_cfg, central_cfg) = edge_and_central(&broker, dir.path(), &db, "g-central");
     let data = dir.path().to_str().unwrap();
     let edge_a = Server::start_with(
         &["--pipeline", edge_cfg.to_str().unwrap()],

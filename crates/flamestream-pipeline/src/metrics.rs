@@ -25,6 +25,8 @@ pub const DECODE_DURATION: &str = "flamestream_decode_duration_seconds";
 pub const DECODE_SKIPPED_LINES: &str = "flamestream_decode_skipped_lines_total";
 /// Deliveries skipped because the store already holds them (replays, restarts).
 pub const DECODE_ALREADY_STORED: &str = "flamestream_decode_already_stored_total";
+/// Deliveries skipped because the pipeline already held them (read again after a seek back).
+pub const DECODE_REDELIVERED: &str = "flamestream_decode_redelivered_total";
 /// Samples (stack, value pairs) merged into windows.
 pub const AGGREGATE_SAMPLES: &str = "flamestream_aggregate_samples_total";
 /// Series-windows held in memory.
@@ -85,6 +87,10 @@ pub fn describe() {
     describe_counter!(
         DECODE_ALREADY_STORED,
         "Deliveries skipped because the store already holds them."
+    );
+    describe_counter!(
+        DECODE_REDELIVERED,
+        "Deliveries skipped because the pipeline already held them (read again after the consumer was moved back)."
     );
     describe_counter!(AGGREGATE_SAMPLES, "Samples merged into windows.");
     describe_gauge!(AGGREGATE_OPEN_SERIES, "Series-windows held in memory.");

@@ -10,6 +10,11 @@
 //!   unflushed data is dropped and the partition is re-read from the store's position.
 //! - On a revoke the partition's unflushed data is dropped: the new owner re-reads it from the
 //!   committed offset.
+//! - Rebalance callbacks run inside the poll that returns a delivery, so they are taken into
+//!   account before that delivery is judged.
+//! - When a partition's consumer is moved back (it resumed past the store's position), the
+//!   partition's unflushed data is dropped too; and within one epoch an offset below the last
+//!   one taken is never taken again (a re-delivery would count twice).
 //!
 //! Stopping (the `shutdown` signal) closes the subscriber, drains what it buffered, flushes,
 //! writes and commits before returning — nothing answered 200 is lost by a graceful stop.
@@ -42,6 +47,9 @@ pub struct ProcessSummary {
     pub already_stored: u64,
     /// Flushes refused by the store because another writer stored their range first.
     pub conflicts: u64,
+    /// Deliveries skipped because the pipeline already held them (read again after the
+    /// consumer was moved back).
+    pub redelivered: u64,
 }
 
 /// Options beyond the pipeline file.
@@ -108,28 +116,21 @@ pub async fn run_with(
         )
     });
 
-    // Positions already stored: deliveries before them are skipped.
-    let mut stored: FxHashMap<i32, i64> = FxHashMap::default();
+    // A group member resumes where the store stops; a replay reads exactly the range it was given.
+    let resumes_from_store = durable && matches!(subscriber.committer(), Committer::Kafka(..));
+    let mut track = Tracker::new(durable, resumes_from_store);
     if durable {
-        stored = load_positions(&write, &source).await?;
-        tracing::info!(?stored, source = %source, "stored positions loaded");
+        track.stored = load_positions(&write, &source).await?;
+        tracing::info!(stored = ?track.stored, source = %source, "stored positions loaded");
     }
-    // Bumped when a partition's unflushed data is dropped; older results and flushes are void.
-    let mut epochs: FxHashMap<i32, u64> = FxHashMap::default();
-    // Partitions whose next delivery must line up with the stored position (after an
-    // assignment or a drop): a consumer that resumes past it is moved back, once.
-    let mut verify_all = durable;
-    let mut verified: FxHashSet<i32> = FxHashSet::default();
-    let mut verify: FxHashSet<i32> = FxHashSet::default();
-    let mut seeked: FxHashSet<i32> = FxHashSet::default();
 
     let (flush_tx, flush_rx) = mpsc::channel::<(WindowFlush, u64)>(2);
-    let (conflict_tx, mut conflict_rx) = mpsc::channel::<(i32, i64)>(64);
+    let feedback = Arc::new(StoreFeedback::default());
     let writer_task = tokio::spawn(write_loop(
         write.clone(),
         flush_rx,
         subscriber.committer(),
-        conflict_tx,
+        feedback.clone(),
         options.dry_run,
     ));
 
@@ -151,24 +152,28 @@ pub async fn run_with(
         if ended && in_flight.is_empty() {
             break;
         }
-        // Rebalances: forget revoked partitions, reload positions after an assignment.
-        for p in subscriber.take_revoked() {
-            *epochs.entry(p).or_default() += 1;
-            verify.insert(p);
-            seeked.remove(&p);
-            aggregate
-                .send(DropPartition(p))
-                .await
-                .map_err(|e| format!("aggregator stopped: {e}"))?;
-            extra_positions.retain(|(q, _)| *q != p);
+        track.take_written(&feedback);
+        for (partition, stored_next) in feedback.take_conflicts() {
+            summary.conflicts += 1;
+            track
+                .conflict(
+                    partition,
+                    stored_next,
+                    &subscriber,
+                    &aggregate,
+                    &mut extra_positions,
+                )
+                .await?;
         }
-        if subscriber.take_assigned() {
-            stored = load_positions(&write, &source).await?;
-            verify_all = true;
-            verified.clear();
-            seeked.clear();
-            tracing::info!(?stored, "stored positions reloaded after an assignment");
-        }
+        track
+            .rebalance(
+                &subscriber,
+                &write,
+                &source,
+                &aggregate,
+                &mut extra_positions,
+            )
+            .await?;
         tokio::select! {
             biased;
             changed = shutdown.changed(), if !closed => {
@@ -178,21 +183,10 @@ pub async fn run_with(
                     closed = true;
                 }
             }
-            Some((partition, stored_next)) = conflict_rx.recv() => {
-                summary.conflicts += 1;
-                *epochs.entry(partition).or_default() += 1;
-                aggregate.send(DropPartition(partition)).await.map_err(|e| format!("aggregator stopped: {e}"))?;
-                extra_positions.retain(|(q, _)| *q != partition);
-                stored.insert(partition, stored_next);
-                verify.insert(partition);
-                seeked.insert(partition);
-                if let Err(e) = subscriber.seek(partition, stored_next) {
-                    tracing::warn!(partition, stored_next, error = %e, "seek after a write conflict failed");
-                }
-                tracing::info!(partition, stored_next, "write conflict: partition re-read from the store's position");
-            }
+            // The writer refused a flush: handled at the top of the loop.
+            () = feedback.conflict_signal.notified() => {}
             Some((partition, epoch, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                if epochs.get(&partition).copied().unwrap_or(0) != epoch {
+                if track.epoch(partition) != epoch {
                     continue;
                 }
                 match result {
@@ -205,7 +199,7 @@ pub async fn run_with(
                             .map_err(|e| format!("aggregator stopped: {e}"))?;
                         if open > max_open_stacks {
                             tracing::info!(open, max_open_stacks, "early flush: `process.max_open_stacks` reached");
-                            flush(&aggregate, &source, &mut extra_positions, &epochs, &flush_tx).await?;
+                            flush(&aggregate, &source, &mut extra_positions, &track.epochs, &flush_tx).await?;
                         }
                     }
                     Ok(Err((position, _))) => {
@@ -221,6 +215,11 @@ pub async fn run_with(
             delivery = subscriber.recv(), if !ended && in_flight.len() < max_in_flight => {
                 match delivery {
                     Some(d) => {
+                        // librdkafka runs the rebalance callbacks inside the poll that returned
+                        // `d`: `d` is judged under the assignment it came from.
+                        track
+                            .rebalance(&subscriber, &write, &source, &aggregate, &mut extra_positions)
+                            .await?;
                         if let Some(stop) = &options.stop_at {
                             let end = stop.get(&d.partition).copied().unwrap_or(0);
                             if d.offset >= end {
@@ -231,45 +230,36 @@ pub async fn run_with(
                                 }
                                 continue;
                             }
-                            if d.offset + 1 >= end {
-                                done_partitions.insert(d.partition, true);
+                        }
+                        let partition = d.partition;
+                        let offset = d.offset;
+                        let admit = track.admit(&subscriber, partition, offset);
+                        if admit == Admit::MovedBack {
+                            // Everything from the position it was moved back to will be read
+                            // again; what the pipeline holds of it must not count twice.
+                            track.drop_pending(partition, &aggregate, &mut extra_positions).await?;
+                            continue;
+                        }
+                        if let Some(stop) = &options.stop_at {
+                            if offset + 1 >= stop.get(&partition).copied().unwrap_or(0) {
+                                done_partitions.insert(partition, true);
                             }
                         }
-                        let p = d.partition;
-                        if verify.contains(&p) || (verify_all && !verified.contains(&p)) {
-                            // The first delivery after an assignment or a drop must start where
-                            // the store stops (or, with nothing stored, where the group resumes).
-                            let expected = match stored.get(&p) {
-                                Some(&s) => Some(s),
-                                None => subscriber.resume_offset(p),
-                            };
-                            if let Some(s) = expected {
-                                if d.offset > s {
-                                    if !seeked.contains(&p) {
-                                        tracing::info!(partition = p, offset = d.offset, expected = s, "consumer resumed past the expected position; moving it back");
-                                        if let Err(e) = subscriber.seek(p, s) {
-                                            tracing::warn!(partition = p, error = %e, "seek to the expected position failed");
-                                        }
-                                        seeked.insert(p);
-                                        continue;
-                                    }
-                                    tracing::warn!(partition = p, offset = d.offset, expected = s, "offsets before the first available one are gone from the topic");
-                                }
+                        match admit {
+                            Admit::Decode(epoch) => {
+                                let fut = decode.send(DecodeDelivery(d)).map(move |r| (partition, epoch, r));
+                                in_flight.push_back(fut.boxed());
                             }
-                            tracing::info!(partition = p, offset = d.offset, stored = ?stored.get(&p), "partition position verified");
-                            verify.remove(&p);
-                            verified.insert(p);
-                            seeked.remove(&p);
-                        }
-                        if stored.get(&d.partition).is_some_and(|next| d.offset < *next) {
-                            metrics::counter!(crate::metrics::DECODE_ALREADY_STORED).increment(1);
-                            summary.already_stored += 1;
-                            progress(&summary);
-                        } else {
-                            let partition = d.partition;
-                            let epoch = epochs.get(&partition).copied().unwrap_or(0);
-                            let fut = decode.send(DecodeDelivery(d)).map(move |r| (partition, epoch, r));
-                            in_flight.push_back(fut.boxed());
+                            Admit::AlreadyStored => {
+                                metrics::counter!(crate::metrics::DECODE_ALREADY_STORED).increment(1);
+                                summary.already_stored += 1;
+                                progress(&summary);
+                            }
+                            Admit::Redelivered => {
+                                metrics::counter!(crate::metrics::DECODE_REDELIVERED).increment(1);
+                                summary.redelivered += 1;
+                            }
+                            Admit::MovedBack => {}
                         }
                         if let Some(stop) = &options.stop_at {
                             if stop.keys().all(|p| done_partitions.contains_key(p)) {
@@ -282,7 +272,7 @@ pub async fn run_with(
                 }
             }
             _ = tick.tick() => {
-                flush(&aggregate, &source, &mut extra_positions, &epochs, &flush_tx).await?;
+                flush(&aggregate, &source, &mut extra_positions, &track.epochs, &flush_tx).await?;
             }
         }
     }
@@ -290,7 +280,7 @@ pub async fn run_with(
         &aggregate,
         &source,
         &mut extra_positions,
-        &epochs,
+        &track.epochs,
         &flush_tx,
     )
     .await?;
@@ -300,6 +290,210 @@ pub async fn run_with(
         .map_err(|e| format!("writer task failed: {e}"))?;
     tracing::info!(?summary, "processor stopped");
     Ok(summary)
+}
+
+/// Per-partition bookkeeping of a durable source: what the store holds, which results are
+/// current, and which partitions must line up with the store before their data counts.
+struct Tracker {
+    /// Offsets are positions in a durable log (Kafka); the in-process queue numbers uploads in
+    /// no particular order, so nothing here applies to it.
+    durable: bool,
+    /// The store's next offset per partition: deliveries below it are skipped.
+    stored: FxHashMap<i32, i64>,
+    /// Bumped when a partition's unflushed data is dropped; older results and flushes are void.
+    epochs: FxHashMap<i32, u64>,
+    /// The offset after the last delivery taken in the partition's current epoch. A delivery
+    /// below it is already in the pipeline (in a decoder, a window or a flush): read again, it
+    /// would count twice.
+    taken_next: FxHashMap<i32, i64>,
+    /// Every partition's first delivery is checked (at start, and after an assignment).
+    verify_all: bool,
+    verified: FxHashSet<i32>,
+    /// Partitions whose next delivery is checked (after a revoke or a conflict).
+    verify: FxHashSet<i32>,
+    /// Partitions already moved back once since their check began.
+    seeked: FxHashSet<i32>,
+}
+
+/// What to do with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    /// Decode it; its result counts if the partition is still in this epoch.
+    Decode(u64),
+    /// The store already holds it.
+    AlreadyStored,
+    /// The pipeline already holds it.
+    Redelivered,
+    /// The consumer resumed past where the store stops and was moved back.
+    MovedBack,
+}
+
+impl Tracker {
+    fn new(durable: bool, resumes_from_store: bool) -> Tracker {
+        Tracker {
+            durable,
+            stored: FxHashMap::default(),
+            epochs: FxHashMap::default(),
+            taken_next: FxHashMap::default(),
+            verify_all: resumes_from_store,
+            verified: FxHashSet::default(),
+            verify: FxHashSet::default(),
+            seeked: FxHashSet::default(),
+        }
+    }
+
+    fn epoch(&self, partition: i32) -> u64 {
+        self.epochs.get(&partition).copied().unwrap_or(0)
+    }
+
+    /// The store holds `partition` below `next` (positions only move forward).
+    fn stored_up_to(&mut self, partition: i32, next: i64) {
+        let e = self.stored.entry(partition).or_insert(next);
+        *e = (*e).max(next);
+    }
+
+    /// Takes the positions the writer stored since the last call.
+    fn take_written(&mut self, feedback: &StoreFeedback) {
+        for (p, next) in take_map(&feedback.written) {
+            self.stored_up_to(p, next);
+        }
+    }
+
+    /// Forgets everything the pipeline holds of `partition` that is not stored yet: it will be
+    /// read again.
+    async fn drop_pending(
+        &mut self,
+        partition: i32,
+        aggregate: &Addr<AggregateActor>,
+        extra_positions: &mut Vec<(i32, i64)>,
+    ) -> Result<(), String> {
+        *self.epochs.entry(partition).or_default() += 1;
+        self.taken_next.remove(&partition);
+        extra_positions.retain(|(q, _)| *q != partition);
+        aggregate
+            .send(DropPartition(partition))
+            .await
+            .map_err(|e| format!("aggregator stopped: {e}"))
+    }
+
+    /// The store refused a flush of `partition`: it holds the partition up to `stored_next`.
+    /// What the pipeline holds of the partition is dropped and it is re-read from there.
+    async fn conflict(
+        &mut self,
+        partition: i32,
+        stored_next: i64,
+        subscriber: &Subscriber,
+        aggregate: &Addr<AggregateActor>,
+        extra_positions: &mut Vec<(i32, i64)>,
+    ) -> Result<(), String> {
+        self.stored_up_to(partition, stored_next);
+        self.drop_pending(partition, aggregate, extra_positions)
+            .await?;
+        self.verify.insert(partition);
+        // Should the seek fail, the check of the partition's next delivery tries again.
+        match subscriber.seek(partition, stored_next) {
+            Ok(()) => {
+                self.seeked.insert(partition);
+            }
+            Err(e) => {
+                tracing::warn!(partition, stored_next, error = %e, "seek after a write conflict failed")
+            }
+        }
+        tracing::info!(
+            partition,
+            stored_next,
+            "write conflict: partition re-read from the store's position"
+        );
+        Ok(())
+    }
+
+    /// Rebalances: forgets revoked partitions, reloads positions after an assignment.
+    async fn rebalance(
+        &mut self,
+        subscriber: &Subscriber,
+        write: &Addr<WriteActor>,
+        source: &str,
+        aggregate: &Addr<AggregateActor>,
+        extra_positions: &mut Vec<(i32, i64)>,
+    ) -> Result<(), String> {
+        for p in subscriber.take_revoked() {
+            self.drop_pending(p, aggregate, extra_positions).await?;
+            self.verify.insert(p);
+            self.seeked.remove(&p);
+        }
+        if subscriber.take_assigned() {
+            for (p, next) in load_positions(write, source).await? {
+                self.stored_up_to(p, next);
+            }
+            self.verify_all = true;
+            self.verified.clear();
+            self.seeked.clear();
+            tracing::info!(stored = ?self.stored, "stored positions reloaded after an assignment");
+        }
+        Ok(())
+    }
+
+    /// Decides about the delivery at `offset` of `partition`. The first delivery after an
+    /// assignment or a drop must start where the store stops (or, with nothing stored, where
+    /// the group resumes): a consumer that resumed past it is moved back, once.
+    fn admit(&mut self, subscriber: &Subscriber, partition: i32, offset: i64) -> Admit {
+        let p = partition;
+        if self.verify.contains(&p) || (self.verify_all && !self.verified.contains(&p)) {
+            let expected = match self.stored.get(&p) {
+                Some(&s) => Some(s),
+                None => subscriber.resume_offset(p),
+            };
+            if let Some(s) = expected {
+                if offset > s {
+                    if !self.seeked.contains(&p) {
+                        tracing::info!(
+                            partition = p,
+                            offset,
+                            expected = s,
+                            "consumer resumed past the expected position; moving it back"
+                        );
+                        match subscriber.seek(p, s) {
+                            Ok(()) => {
+                                self.seeked.insert(p);
+                            }
+                            // Not moved: this delivery is dropped all the same, and the next
+                            // one tries again.
+                            Err(e) => {
+                                tracing::warn!(partition = p, error = %e, "seek to the expected position failed")
+                            }
+                        }
+                        return Admit::MovedBack;
+                    }
+                    tracing::warn!(
+                        partition = p,
+                        offset,
+                        expected = s,
+                        "offsets before the first available one are gone from the topic"
+                    );
+                }
+            }
+            tracing::info!(partition = p, offset, stored = ?self.stored.get(&p), "partition position verified");
+            self.verify.remove(&p);
+            self.verified.insert(p);
+            self.seeked.remove(&p);
+        }
+        if self.stored.get(&p).is_some_and(|next| offset < *next) {
+            return Admit::AlreadyStored;
+        }
+        if !self.durable {
+            return Admit::Decode(self.epoch(p));
+        }
+        if self.taken_next.get(&p).is_some_and(|next| offset < *next) {
+            tracing::debug!(
+                partition = p,
+                offset,
+                "delivery already in the pipeline; skipped"
+            );
+            return Admit::Redelivered;
+        }
+        self.taken_next.insert(p, offset + 1);
+        Admit::Decode(self.epoch(p))
+    }
 }
 
 async fn load_positions(
@@ -342,11 +536,44 @@ async fn flush(
     Ok(())
 }
 
+/// What the writer tells the processor about the store. Maps keyed by partition, so the
+/// writer never waits for the processor and what waits is bounded by the partition count.
+#[derive(Default)]
+struct StoreFeedback {
+    /// Positions written since the processor last looked.
+    written: std::sync::Mutex<FxHashMap<i32, i64>>,
+    /// Flushes refused because the store holds part of their range: partition → stored next.
+    conflicts: std::sync::Mutex<FxHashMap<i32, i64>>,
+    /// Wakes the processor after a conflict.
+    conflict_signal: tokio::sync::Notify,
+}
+
+impl StoreFeedback {
+    fn take_conflicts(&self) -> FxHashMap<i32, i64> {
+        take_map(&self.conflicts)
+    }
+}
+
+/// Takes a shared map's content, leaving it empty.
+fn take_map(map: &std::sync::Mutex<FxHashMap<i32, i64>>) -> FxHashMap<i32, i64> {
+    match map.lock() {
+        Ok(mut m) => std::mem::take(&mut *m),
+        Err(e) => std::mem::take(&mut *e.into_inner()),
+    }
+}
+
+/// Records `next` for `partition` unless a larger one is there.
+fn raise(map: &std::sync::Mutex<FxHashMap<i32, i64>>, partition: i32, next: i64) {
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    let e = m.entry(partition).or_insert(next);
+    *e = (*e).max(next);
+}
+
 async fn write_loop(
     write: Addr<WriteActor>,
     mut flushes: mpsc::Receiver<(WindowFlush, u64)>,
     committer: Committer,
-    conflicts: mpsc::Sender<(i32, i64)>,
+    feedback: Arc<StoreFeedback>,
     dry_run: bool,
 ) {
     // Partitions whose flushes up to an epoch are void after a conflict.
@@ -378,25 +605,32 @@ async fn write_loop(
             }
         };
         match outcome {
-            WriteOutcome::Written | WriteOutcome::AlreadyStored => {
+            WriteOutcome::Written => {
                 let positions: Vec<(i32, i64)> = flush
                     .positions
                     .iter()
                     .map(|p| (p.partition, p.next_offset))
                     .collect();
                 if !positions.is_empty() {
+                    for (p, next) in &positions {
+                        raise(&feedback.written, *p, *next);
+                    }
                     if let Err(e) = committer.commit(&positions) {
                         // The store holds the positions too, so a failed commit only delays lag.
                         tracing::warn!(error = %e, "offset commit failed; the store's positions stay authoritative");
                     }
                 }
             }
+            // Nothing to commit: the store is already past this range, and committing its end
+            // would move the group's offset backwards.
+            WriteOutcome::AlreadyStored => {}
             WriteOutcome::Conflict {
                 partition,
                 stored_next,
             } => {
                 void_through.insert(partition, epoch);
-                let _ = conflicts.send((partition, stored_next)).await;
+                raise(&feedback.conflicts, partition, stored_next);
+                feedback.conflict_signal.notify_one();
             }
         }
     }
