@@ -654,3 +654,75 @@ impl Writer for NoWriter {
         "none"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber() -> Subscriber {
+        // Seeks succeed and nothing is committed: the Kafka decisions without a broker.
+        Subscriber::Memory(flamestream_bus::memory::channel(1).1)
+    }
+
+    #[test]
+    fn a_delivery_taken_once_is_not_taken_again_in_the_same_epoch() {
+        let sub = subscriber();
+        let mut t = Tracker::new(true, true);
+        t.stored.insert(0, 5);
+        // Resumed past the store's position: moved back, once.
+        assert_eq!(t.admit(&sub, 0, 7), Admit::MovedBack);
+        assert_eq!(t.admit(&sub, 0, 5), Admit::Decode(0));
+        assert_eq!(t.admit(&sub, 0, 6), Admit::Decode(0));
+        // Read again (a seek back the processor did not drop for): skipped.
+        assert_eq!(t.admit(&sub, 0, 5), Admit::Redelivered);
+        assert_eq!(t.admit(&sub, 0, 6), Admit::Redelivered);
+        assert_eq!(t.admit(&sub, 0, 3), Admit::AlreadyStored);
+        assert_eq!(t.admit(&sub, 0, 7), Admit::Decode(0));
+        // Another partition is checked on its own.
+        assert_eq!(t.admit(&sub, 1, 0), Admit::Decode(0));
+    }
+
+    #[test]
+    fn after_a_drop_the_partition_is_taken_again_from_where_it_is_read() {
+        let sub = subscriber();
+        let mut t = Tracker::new(true, true);
+        assert_eq!(t.admit(&sub, 0, 0), Admit::Decode(0));
+        assert_eq!(t.admit(&sub, 0, 1), Admit::Decode(0));
+        // What drop_pending does, without the aggregator.
+        *t.epochs.entry(0).or_default() += 1;
+        t.taken_next.remove(&0);
+        assert_eq!(t.admit(&sub, 0, 0), Admit::Decode(1));
+        assert_eq!(t.admit(&sub, 0, 1), Admit::Decode(1));
+    }
+
+    #[test]
+    fn written_positions_move_the_store_position_forward_only() {
+        let feedback = StoreFeedback::default();
+        let mut t = Tracker::new(true, true);
+        raise(&feedback.written, 0, 10);
+        raise(&feedback.written, 0, 4);
+        t.take_written(&feedback);
+        assert_eq!(t.stored.get(&0), Some(&10));
+        t.stored_up_to(0, 7);
+        assert_eq!(t.stored.get(&0), Some(&10));
+        assert!(take_map(&feedback.written).is_empty());
+    }
+
+    #[test]
+    fn the_in_process_queue_is_never_judged_by_offset() {
+        // Its numbers are taken before the send, so they arrive out of order.
+        let sub = subscriber();
+        let mut t = Tracker::new(false, false);
+        assert_eq!(t.admit(&sub, 0, 6), Admit::Decode(0));
+        assert_eq!(t.admit(&sub, 0, 5), Admit::Decode(0));
+    }
+
+    #[test]
+    fn a_replay_is_not_moved_back_to_the_store_position() {
+        let sub = subscriber();
+        let mut t = Tracker::new(true, false);
+        t.stored.insert(0, 2);
+        assert_eq!(t.admit(&sub, 0, 10), Admit::Decode(0));
+        assert_eq!(t.admit(&sub, 0, 1), Admit::AlreadyStored);
+    }
+}
