@@ -54,10 +54,14 @@ def protojson(labels, profile: bytes) -> bytes:
 
 
 def main() -> int:
-    if not any(os.path.isdir(d) and os.listdir(d) for d in SOURCES):
-        print(f"cross-seed-push: no pprof corpus at {SOURCES[0]} (run its fuzz target first)",
+    has = [os.path.isdir(d) and bool(os.listdir(d)) for d in SOURCES]
+    if not any(has):
+        print(f"cross-seed-push: nothing to wrap: {SOURCES[0]} and {SOURCES[1]} are empty",
               file=sys.stderr)
         return 1
+    if not has[0]:
+        print(f"cross-seed-push: no pprof corpus at {SOURCES[0]}, wrapping the seeds only "
+              "(run the pprof fuzz target first for more)", file=sys.stderr)
     corpus = CorpusWriter(OUT, MAX_LEN)
     for i, profile in enumerate(read_inputs(SOURCES)):
         labels = [("__name__", NAMES[i % len(NAMES)]), ("service_name", "svc")]

@@ -148,10 +148,15 @@ def pc_table(exe):
     return table
 
 
+def is_ours(loc):
+    """True for a source position in one of our crates."""
+    return "/crates/flamestream-" in loc
+
+
 def where(frames):
     """(kind, place) for a symbolized inline chain, innermost first."""
     for func, loc in frames:
-        if "/crates/flamestream-" in loc:
+        if is_ours(loc):
             path = loc[loc.index("/crates/") + 1:]
             return "flamestream", f"{path} {func}"
     func, loc = frames[0]
@@ -169,7 +174,7 @@ def own_inner(chain):
     into (nor the generic arguments it was instantiated with, which only the names carry)."""
     locs = tuple(loc for _func, loc in chain)
     for k, loc in enumerate(locs):
-        if "/crates/flamestream-" in loc:
+        if is_ours(loc):
             return locs[:k + 1]
     return locs
 
