@@ -348,8 +348,7 @@ impl Tracker {
 
     /// The store holds `partition` below `next` (positions only move forward).
     fn stored_up_to(&mut self, partition: i32, next: i64) {
-        let e = self.stored.entry(partition).or_insert(next);
-        *e = (*e).max(next);
+        raise_in(&mut self.stored, partition, next);
     }
 
     /// Takes the positions the writer stored since the last call.
@@ -564,8 +563,16 @@ fn take_map(map: &std::sync::Mutex<FxHashMap<i32, i64>>) -> FxHashMap<i32, i64> 
 
 /// Records `next` for `partition` unless a larger one is there.
 fn raise(map: &std::sync::Mutex<FxHashMap<i32, i64>>, partition: i32, next: i64) {
-    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
-    let e = m.entry(partition).or_insert(next);
+    raise_in(
+        &mut map.lock().unwrap_or_else(|e| e.into_inner()),
+        partition,
+        next,
+    );
+}
+
+/// Records `next` for `partition` in `map` unless a larger one is there.
+fn raise_in(map: &mut FxHashMap<i32, i64>, partition: i32, next: i64) {
+    let e = map.entry(partition).or_insert(next);
     *e = (*e).max(next);
 }
 
